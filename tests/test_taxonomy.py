@@ -1,0 +1,273 @@
+"""The taxonomy: built-in default, strict YAML validation with line numbers, select, ids."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from glan.errors import ConfigError
+from glan.records import lineage_id
+from glan.taxonomy import (
+    Taxonomy,
+    dump_taxonomy,
+    load_taxonomy,
+    parse_taxonomy,
+    taxonomy_from_tree,
+)
+
+DEFAULT_FILE = Path(__file__).resolve().parents[1] / "src/glan/data/default_taxonomy.yaml"
+SHARED_LIST = Path("/work/shared/reference/glan-paper-disciplines.txt")
+
+# The 123 discipline names legible in the GLAN paper, exactly as written there.
+PAPER_DISCIPLINES = """
+Advertising|Aerospace industry|Agriculture|American history|American politics|Anthropology|
+Applied mathematics|Archaeology|Architecture and design|Astronomy|Automotive industry|
+Biblical studies|Biology|Business|Chemical Engineering|Chemistry|Civil Engineering|
+Clinical laboratory sciences|Clinical neuropsychology|Clinical physiology|Communication studies|
+Computer science|Cultural industry|Dance|Dentistry|Dermatology|Divinity|Earth science|Economics|
+Education|Education industry|Electric power industry|Electrical Engineering|Emergency medicine|
+Energy industry|Environmental studies and forestry|Epidemiology|European history|Fashion|Film|
+Film industry|Fishing industry|Floral|Food industry|Foreign policy|Geography|Geriatrics|
+Gynaecology|Healthcare industry|Hematology|History|Holistic medicine|Hospitality industry|Housing|
+Industrial robot industry|Infectious disease|Insurance industry|Intensive care medicine|
+Internal medicine|Journalism|Languages and literature|Law|Leisure industry|
+Library and museum studies|Linguistics|Logic|Materials Science and Engineering|Mathematics|
+Mechanical Engineering|Medical toxicology|Medicine|Military sciences|Mining|Music|Music industry|
+Nursing|Nutrition|Obstetrics|Ophthalmology|Otolaryngology|Pathology|Pediatrics|Performing arts|
+Petroleum industry|Pharmaceutical industry|Pharmaceutical sciences|Philosophy|Physics|
+Political science|Prehistory|Preventive medicine|Psychiatry|Psychology|Public administration|
+Public health|Public policy|Pulp and paper industry|Radiology|Real estate industry|
+Religious Studies|Retail industry|Semiconductor industry|Sexology|Shipbuilding industry|
+Social work|Sociology|Steel industry|Surgery|Systems science|Telecommunications industry|
+Television|Textile industry|Theatre|Theology|Tobacco industry|Transport industry|Transportation|
+Urology|Veterinary medicine|Video game industry|Visual arts|Water industry|Wood industry
+"""
+PAPER = [n for n in PAPER_DISCIPLINES.replace("\n", "").split("|") if n]
+
+SMALL = """\
+# a comment
+Natural sciences:
+  Physical sciences:
+    - Physics
+    - Chemistry
+  Life sciences:
+    - Biology
+Formal sciences:
+  Mathematics and logic:
+    - Mathematics
+    - Logic
+"""
+
+
+def test_paper_list_matches_the_shared_reference() -> None:
+    assert len(PAPER) == len(set(PAPER)) == 123
+    if SHARED_LIST.exists():
+        assert [n for n in SHARED_LIST.read_text().splitlines() if n] == PAPER
+
+
+def test_builtin_covers_the_paper_exactly_once() -> None:
+    tax = load_taxonomy(None)
+    names = [d.discipline for d in tax.disciplines()]
+    assert sorted(names) == sorted(PAPER)
+    assert len(tax.fields) >= 8
+    groups = {"Humanities", "Social sciences", "Natural sciences", "Formal sciences"}
+    assert groups <= set(tax.fields)
+    assert "Physics" in tax.fields["Natural sciences"]["Physical sciences"]
+
+
+def test_builtin_file_is_commented_and_parses_like_the_loader() -> None:
+    text = DEFAULT_FILE.read_text()
+    assert text.startswith("#") and "delete" in text.split("\n\n")[0]
+    assert parse_taxonomy(text, "x") == load_taxonomy(None) == load_taxonomy(DEFAULT_FILE)
+
+
+def test_parse_small_keeps_order() -> None:
+    tax = parse_taxonomy(SMALL, "small.yaml")
+    assert list(tax.fields) == ["Natural sciences", "Formal sciences"]
+    assert tax.fields["Natural sciences"] == {
+        "Physical sciences": ["Physics", "Chemistry"],
+        "Life sciences": ["Biology"],
+    }
+    recs = tax.disciplines()
+    assert [r.discipline for r in recs] == [
+        "Physics",
+        "Chemistry",
+        "Biology",
+        "Mathematics",
+        "Logic",
+    ]
+    assert (recs[0].field, recs[0].sub_field) == ("Natural sciences", "Physical sciences")
+
+
+@pytest.mark.parametrize("tax", [load_taxonomy(None), parse_taxonomy(SMALL, "s")])
+def test_dump_round_trips(tax: Taxonomy) -> None:
+    text = dump_taxonomy(tax)
+    assert text.startswith("# ") and "delete a line" in text
+    assert parse_taxonomy(text, "dump.yaml") == tax
+    assert "\n    - Physics\n" in text  # the documented, indented format
+
+
+def test_dump_quotes_awkward_names_and_adds_header() -> None:
+    odd = ["123", "null", "true", "a: b", "#hash", "Ünïcode", "- dash", "'quoted'", "x #y"]
+    tax = Taxonomy(fields={"yes": {"1.5": odd}})
+    text = dump_taxonomy(tax, header="Generated by test\nsecond line")
+    assert text.startswith("# Generated by test\n# second line\n")
+    assert parse_taxonomy(text, "odd.yaml") == tax
+
+
+BAD = [
+    # (yaml text, line, fragment of the message)
+    ("A:\n  S:\n    - x\n  T: [unclosed\n", 4, "YAML syntax error"),
+    ("A:\n  S:\n\t- x\n", 3, "YAML syntax error"),
+    ("- Physics\n- Chemistry\n", 1, "top level must be a mapping"),
+    ("just text\n", 1, "top level must be a mapping"),
+    ("A:\n  S:\n    - x\nB:\nC:\n  T:\n    - y\n", 4, "field 'B' must hold 'Sub-field:' lines"),
+    ("A:\n  S:\n    - x\nB: {}\n", 4, "field 'B' must hold"),
+    ("A:\n  - Physics\n", 2, "field 'A' must hold 'Sub-field:' lines, got a list"),
+    ("A:\n  S: Physics\n", 2, "sub-field 'S' must hold '- Discipline' lines, got 'Physics'"),
+    (
+        "A:\n  S:\n    Physics: x\n",
+        3,
+        "sub-field 'S' must hold '- Discipline' lines, got a mapping",
+    ),
+    ("A:\n  S: []\n", 2, "sub-field 'S' must hold"),
+    ("A:\n  S:\n", 2, "sub-field 'S' must hold"),
+    ("A:\n  S:\n    - x\n    - 42\n", 4, "discipline name must be text, got '42'"),
+    ("A:\n  S:\n    - x\n    - null\n", 4, "empty discipline name"),
+    ("A:\n  S:\n    - x\n    -\n", 4, "empty discipline name"),
+    ("A:\n  S:\n    - x\n    - '   '\n", 4, "empty discipline name"),
+    ("A:\n  S:\n    - x\n    - [y]\n", 4, "expected a discipline name, got a list"),
+    ("A:\n  S:\n    - x\n    - y: z\n", 4, "expected a discipline name, got a mapping"),
+    ("A:\n  S:\n    - x\n  2024:\n    - y\n", 4, "sub-field name must be text, got '2024'"),
+    ("A:\n  S:\n    - x\n'':\n  T: [y]\n", 4, "empty field name"),
+    ("A:\n  S:\n    - x\n~:\n  T: [y]\n", 4, "empty field name"),
+    ("A:\n  S:\n    - x\nA:\n  T:\n    - y\n", 4, "duplicate field 'A' (first at line 1)"),
+    ("A:\n  S:\n    - x\n  S:\n    - y\n", 4, "duplicate sub-field 'S' (first at line 2)"),
+    (
+        "A:\n  S:\n    - x\nB:\n  T:\n    - z\n    - x\n",
+        7,
+        "'x' repeated (first at line 3, in A / S)",
+    ),
+    ("A:\n  S:\n    - Physics\n    - physics\n", 4, "repeated (first at line 3"),
+    ("", 1, "empty taxonomy"),
+    ("# only comments\n\n", 1, "empty taxonomy"),
+    ("{}\n", 1, "empty taxonomy"),
+]
+
+
+@pytest.mark.parametrize(("text", "line", "fragment"), BAD)
+def test_malformed_taxonomy_names_the_line(text: str, line: int, fragment: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_taxonomy(text, "tax.yaml")
+    msg = str(info.value)
+    first = msg.splitlines()[0]
+    assert first.startswith(f"tax.yaml:{line}: "), msg
+    assert fragment in first, msg
+    assert all(re.match(r"tax\.yaml:\d+: \S", ln) for ln in msg.splitlines()), msg
+
+
+def test_all_errors_are_reported_one_per_line() -> None:
+    text = "A:\n  S:\n    - 1\n    - ''\n    - x\n    - x\nB:\n"
+    with pytest.raises(ConfigError) as info:
+        parse_taxonomy(text, "t.yaml")
+    lines = str(info.value).splitlines()
+    assert [ln.split(":")[1] for ln in lines] == ["3", "4", "6", "7"]
+
+
+def test_yaml_accepts_safely_only() -> None:
+    with pytest.raises(ConfigError, match=r"t\.yaml:\d+: "):
+        parse_taxonomy("A: !!python/object:os.system {}\n", "t.yaml")
+
+
+def test_load_missing_or_unreadable_file(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.yaml"
+    with pytest.raises(ConfigError, match=re.escape(str(missing))):
+        load_taxonomy(missing)
+    with pytest.raises(ConfigError, match=re.escape(str(tmp_path))):
+        load_taxonomy(tmp_path)
+    binary = tmp_path / "bin.yaml"
+    binary.write_bytes(b"\xff\xfe\x00bad")
+    with pytest.raises(ConfigError, match="bin.yaml"):
+        load_taxonomy(binary)
+
+
+def test_load_reports_the_path_in_each_line(tmp_path: Path) -> None:
+    path = tmp_path / "t.yaml"
+    path.write_text("A:\n  S:\n    - 7\n")
+    with pytest.raises(ConfigError, match=re.escape(f"{path}:3: ")):
+        load_taxonomy(path)
+
+
+def test_select_by_any_level_case_insensitive() -> None:
+    tax = load_taxonomy(None)
+    sel = tax.select(["physics", "LIFE SCIENCES", "Formal sciences", " Mining "])
+    assert sel.fields["Natural sciences"] == {
+        "Physical sciences": ["Physics"],
+        "Life sciences": ["Biology"],
+    }
+    assert sel.fields["Formal sciences"] == tax.fields["Formal sciences"]
+    assert [d.discipline for d in sel.disciplines()][-1] == "Mining"
+    assert list(sel.fields) == [f for f in tax.fields if f in sel.fields]  # file order kept
+    assert tax.select("Chemistry").fields == {
+        "Natural sciences": {"Physical sciences": ["Chemistry"]}
+    }
+
+
+def test_select_unknown_names_suggest_close_matches() -> None:
+    tax = load_taxonomy(None)
+    with pytest.raises(ConfigError) as info:
+        tax.select(["Phyiscs", "Chemistry", "zzzz"])
+    msg = str(info.value)
+    assert "'Phyiscs'" in msg and "did you mean 'Physics'" in msg
+    assert "'zzzz'" in msg and "Chemistry" not in msg
+    with pytest.raises(ConfigError):
+        tax.select([])
+
+
+def test_ids_depend_on_the_discipline_name_only() -> None:
+    a = parse_taxonomy("A:\n  S:\n    - Physics\n    - Chemistry\n", "a")
+    b = parse_taxonomy("Other:\n  Moved:\n    - Chemistry\n  T:\n    - Physics\n", "b")
+    ids_a = {d.discipline: d.id for d in a.disciplines()}
+    ids_b = {d.discipline: d.id for d in b.disciplines()}
+    assert ids_a == ids_b
+    assert ids_a["Physics"] == lineage_id("discipline", "Physics") == "84ed5d5d86299975"
+    assert len({d.id for d in load_taxonomy(None).disciplines()}) == 123
+
+
+def test_taxonomy_from_tree_is_lenient_about_names() -> None:
+    tree = {
+        "Science ": {
+            "Physical": ["Physics", " physics", "", "  ", None, 3, "Chemistry "],
+            "  ": ["Lost"],
+            "Empty": [],
+        },
+        "science": {"physical": ["Astronomy", "Chemistry"]},
+        "Arts": {"Music": ["Music"]},
+    }
+    tax = taxonomy_from_tree(tree)
+    assert tax.fields == {
+        "Science": {"Physical": ["Physics", "Chemistry", "Astronomy"]},
+        "Arts": {"Music": ["Music"]},
+    }
+    assert parse_taxonomy(dump_taxonomy(tax), "t") == tax
+
+
+@pytest.mark.parametrize(
+    "tree", [{}, [], {"A": ["x"]}, {"A": {"S": "x"}}, {"A": {"S": ["", None]}}]
+)
+def test_taxonomy_from_tree_rejects_bad_shapes(tree: object) -> None:
+    with pytest.raises(ConfigError):
+        taxonomy_from_tree(tree)  # type: ignore[arg-type]
+
+
+def test_model_rejects_duplicate_disciplines() -> None:
+    with pytest.raises(ValueError, match="duplicate"):
+        Taxonomy(fields={"A": {"S": ["x"], "T": ["X"]}})
+
+
+def test_yaml_is_still_valid_for_plain_loaders() -> None:
+    data = yaml.safe_load(dump_taxonomy(load_taxonomy(None)))
+    assert data == load_taxonomy(None).fields
