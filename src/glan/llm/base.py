@@ -1,0 +1,94 @@
+"""ChatRequest / ChatResponse, the Backend protocol, and the request key."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any, Protocol, runtime_checkable
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ChatRequest(BaseModel):
+    """Everything that changes an answer; its canonical JSON hashes to the cache key."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    model: str
+    messages: list[dict[str, str]]
+    temperature: float = 0.7
+    top_p: float = 0.95
+    max_tokens: int = 1024
+    seed: int | None = None
+    response_schema: dict[str, Any] | None = None
+    schema_name: str = "response"
+
+    def key(self) -> str:
+        """sha256 of the canonical JSON of the request (sorted keys, no whitespace)."""
+        blob = orjson.dumps(self.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
+        return hashlib.sha256(blob).hexdigest()
+
+    def openai_body(self) -> dict[str, Any]:
+        """The body of a POST /v1/chat/completions for this request."""
+        body: dict[str, Any] = {
+            "model": self.model,
+            "messages": self.messages,
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "max_tokens": self.max_tokens,
+        }
+        if self.seed is not None:
+            body["seed"] = self.seed
+        if self.response_schema is not None:
+            body["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {
+                    "name": self.schema_name,
+                    "schema": self.response_schema,
+                    "strict": True,
+                },
+            }
+        return body
+
+
+class ChatResponse(BaseModel):
+    """One completion. `model_ms` is the server's own compute time when it reports it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: str
+    finish_reason: str | None = None
+    model: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    model_ms: float | None = None
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+    @classmethod
+    def from_openai(cls, body: dict[str, Any], model_ms: float | None = None) -> ChatResponse:
+        """Parse an OpenAI chat.completion body (also what llama.cpp's server returns)."""
+        choice = body["choices"][0]
+        usage = body.get("usage") or {}
+        timings = body.get("timings") or {}
+        if model_ms is None and timings:
+            model_ms = float(timings.get("prompt_ms", 0.0)) + float(timings.get("predicted_ms", 0.0))
+        return cls(
+            text=(choice.get("message") or {}).get("content") or "",
+            finish_reason=choice.get("finish_reason"),
+            model=body.get("model"),
+            prompt_tokens=int(usage.get("prompt_tokens") or 0),
+            completion_tokens=int(usage.get("completion_tokens") or 0),
+            model_ms=model_ms,
+        )
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """One async call. Transport failures raise TransientBackendError (retried by the runner)
+    or BackendError (not retried)."""
+
+    name: str
+
+    async def chat(self, request: ChatRequest) -> ChatResponse: ...
+
+    async def aclose(self) -> None: ...

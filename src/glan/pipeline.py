@@ -1,0 +1,286 @@
+"""The GLAN pipeline: taxonomy -> subjects -> syllabi -> questions -> answers -> clean.
+
+Each step reads the previous step's file in the run directory and writes its own, so every
+step also runs alone. All LLM calls go through one durable cache: a rerun repeats none.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import orjson
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from glan import __version__
+from glan.config import LLMConfig, RunConfig, Sampling
+from glan.llm.base import Backend
+from glan.llm.cache import ResponseCache
+from glan.llm.client import LLMClient
+from glan.records import Discipline, Failure, Question, Record, Subject, SubjectDraft, Syllabus
+from glan.runner import run_stage
+from glan.stages.answers import AnswerStage
+from glan.stages.base import Stage
+from glan.stages.questions import QuestionStage
+from glan.stages.subjects import (
+    SubjectConvertStage,
+    SubjectDraftStage,
+    SubjectsJsonStage,
+    merge_subjects,
+)
+from glan.stages.syllabus import SyllabusStage
+from glan.stages.taxonomy_gen import TaxonomyNode, TaxonomyStage
+from glan.store import JsonlWriter, RunDir, count_lines, read_jsonl, write_json_atomic
+from glan.taxonomy import Taxonomy, dump_taxonomy, load_taxonomy, taxonomy_from_tree
+
+STEPS = ("taxonomy", "subjects", "syllabi", "questions", "answers", "clean")
+
+
+def make_backend(cfg: LLMConfig) -> Backend:
+    """Build the backend an LLMConfig names (only called on a cache miss)."""
+    if cfg.backend == "local":
+        from glan.llm.local import LocalBackend
+
+        return LocalBackend(cfg.model, n_ctx=cfg.n_ctx, parallel=cfg.concurrency, threads=cfg.threads)
+    from glan.llm.openai_compat import OpenAICompatBackend
+
+    assert cfg.base_url is not None
+    return OpenAICompatBackend(
+        cfg.base_url,
+        cfg.model,
+        api_key_env=cfg.api_key_env,
+        timeout_s=cfg.timeout_s,
+        concurrency=cfg.concurrency,
+    )
+
+
+class Pipeline:
+    def __init__(
+        self,
+        cfg: RunConfig,
+        console: Console | None = None,
+        backend_factory: Callable[[LLMConfig], Backend] = make_backend,
+        show_progress: bool = True,
+    ) -> None:
+        self.cfg = cfg
+        self.run = RunDir(cfg.run_dir)
+        self.console = console or Console(stderr=True)
+        self.show_progress = show_progress
+        self._factory = backend_factory
+        self._cache: ResponseCache | None = None
+        self._clients: dict[str, LLMClient] = {}
+        self.report: dict[str, Any] = {}
+
+    @property
+    def cache(self) -> ResponseCache:
+        if self._cache is None:
+            self._cache = ResponseCache(self.run.cache)
+        return self._cache
+
+    def client(self, llm: LLMConfig) -> LLMClient:
+        key = llm.model_dump_json()
+        if key not in self._clients:
+            self._clients[key] = LLMClient(
+                self.cache, lambda: self._factory(llm), max_retries=llm.max_retries
+            )
+        return self._clients[key]
+
+    async def aclose(self) -> None:
+        for c in self._clients.values():
+            await c.aclose()
+        if self._cache is not None:
+            self._cache.close()
+
+    # -- steps -------------------------------------------------------------------------
+
+    async def run_steps(self, steps: Sequence[str]) -> dict[str, Any]:
+        self.cfg.run_dir.mkdir(parents=True, exist_ok=True)
+        post_cfg = self._post_config() if "clean" in steps else None
+        try:
+            for step in steps:
+                t0 = time.perf_counter()
+                if step == "taxonomy":
+                    await self.step_taxonomy()
+                elif step == "subjects":
+                    await self.step_subjects()
+                elif step == "syllabi":
+                    await self._simple(SyllabusStage, self.cfg.syllabus, "subjects", Subject)
+                elif step == "questions":
+                    await self._simple(QuestionStage, self.cfg.questions, "syllabi", Syllabus)
+                elif step == "answers":
+                    await self._simple(AnswerStage, self.cfg.answers, "questions", Question)
+                elif step == "clean" and post_cfg is not None:
+                    self.step_clean(post_cfg)
+                self.report.setdefault(step, {})["wall_s"] = round(time.perf_counter() - t0, 3)
+        finally:
+            self.write_manifest()
+        return self.report
+
+    async def step_taxonomy(self) -> Taxonomy:
+        if self.cfg.taxonomy == "generate":
+            tax = await self.generate_taxonomy()
+        else:
+            tax = load_taxonomy(None if self.cfg.taxonomy == "builtin" else Path(self.cfg.taxonomy))
+        if self.cfg.disciplines:
+            tax = tax.select(self.cfg.disciplines)
+        (self.cfg.run_dir / "taxonomy.yaml").write_text(dump_taxonomy(tax))
+        with JsonlWriter(self.run.stage("disciplines")) as w:
+            for d in tax.disciplines():
+                w.write(d)
+        self.report["taxonomy"] = {"disciplines": w.count}
+        return tax
+
+    async def generate_taxonomy(self) -> Taxonomy:
+        """Fields, then sub-fields, then disciplines, each level one stage pass."""
+        gen = self.cfg.taxonomy_gen
+        stage = TaxonomyStage(gen, self.cfg.llm_for(gen).model, self.cfg.seed)
+        level: list[Record] = [TaxonomyNode(id="root", path=[])]
+        leaves: list[TaxonomyNode] = []
+        for _ in range(3):
+            nxt: list[Record] = []
+            await self._run(stage, level, len(level), self.cfg.llm_for(gen), nxt.append)
+            level = nxt
+        leaves = [n for n in level if isinstance(n, TaxonomyNode)]
+        tree: dict[str, dict[str, list[str]]] = {}
+        for n in leaves:
+            field, sub, disc = n.path
+            tree.setdefault(field, {}).setdefault(sub, []).append(disc)
+        return taxonomy_from_tree(tree)
+
+    async def step_subjects(self) -> None:
+        cfg = self.cfg.subjects
+        model = self.cfg.llm_for(cfg).model
+        disciplines = self.run.stage("disciplines")
+        n = count_lines(disciplines)
+        if cfg.mode == "two_call":
+            await self._stage_to_file(
+                SubjectDraftStage(cfg, model, self.cfg.seed),
+                disciplines,
+                Discipline,
+                n * cfg.samples,
+                cfg,
+            )
+            src, src_model = self.run.stage("subject_drafts"), SubjectDraft
+            await self._stage_to_file(SubjectConvertStage(cfg, model), src, src_model, count_lines(src), cfg)
+        else:
+            await self._stage_to_file(
+                SubjectsJsonStage(cfg, model, self.cfg.seed),
+                disciplines,
+                Discipline,
+                n * cfg.samples,
+                cfg,
+            )
+        samples = read_jsonl(self.run.stage("subject_samples"), Subject)
+        with JsonlWriter(self.run.stage("subjects")) as w:
+            for s in merge_subjects(samples, cfg.max_per_discipline):
+                w.write(s)
+        self.report.setdefault("subjects", {})["subjects"] = w.count
+
+    async def _simple(self, cls: type, cfg: Sampling, src: str, src_model: type[Record]) -> None:
+        stage = cls(cfg, self.cfg.llm_for(cfg).model, self.cfg.seed)
+        path = self.run.stage(src)
+        per = getattr(cfg, "per_syllabus", 1)
+        await self._stage_to_file(stage, path, src_model, count_lines(path) * per, cfg)
+
+    async def _stage_to_file(
+        self, stage: Stage, src: Path, src_model: type[Record], total: int, cfg: Sampling
+    ) -> None:
+        items = read_jsonl(src, src_model)
+        with (
+            JsonlWriter(self.run.stage(stage.name)) as out,
+            JsonlWriter(self.run.failures(stage.name)) as failures,
+        ):
+            await self._run(stage, items, total, self.cfg.llm_for(cfg), out.write, failures.write)
+
+    async def _run(
+        self,
+        stage: Stage,
+        items: Iterable[Record],
+        total: int,
+        llm: LLMConfig,
+        emit: Callable[[Record], None],
+        fail: Callable[[Failure], None] | None = None,
+    ) -> None:
+        client = self.client(llm)
+        before = asdict(client.stats)
+        failures: list[Failure] = []
+        with Progress(
+            TextColumn("[bold]{task.description:<15}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[info]}"),
+            TimeElapsedColumn(),
+            console=self.console,
+            disable=not self.show_progress,
+            transient=False,
+        ) as progress:
+            task = progress.add_task(stage.name, total=total, info="")
+
+            def tick() -> None:
+                s = client.stats
+                progress.update(
+                    task,
+                    advance=1,
+                    info=f"calls {s.calls - before['calls']} cached {s.cache_hits - before['cache_hits']}",
+                )
+
+            result = await run_stage(
+                stage,
+                items,
+                client,
+                emit,
+                fail or failures.append,
+                concurrency=llm.concurrency,
+                max_reasks=self.cfg.max_reasks,
+                on_job_done=tick,
+            )
+        after = asdict(client.stats)
+        entry = self.report.setdefault(stage.name, {})
+        for k, v in asdict(result).items():
+            entry[k] = entry.get(k, 0) + v
+        for k in after:
+            entry[k] = round(entry.get(k, 0) + after[k] - before[k], 3)
+        if result.failures:
+            self.console.print(
+                f"[yellow]{stage.name}: {result.failures} failed jobs recorded in "
+                f"{self.run.failures(stage.name)}[/]"
+            )
+
+    def _post_config(self) -> Any:
+        if self.cfg.post is None:
+            return None
+        from pydantic import ValidationError
+
+        from glan.errors import ConfigError
+        from glan.post.config import PostConfig
+
+        try:
+            return PostConfig.model_validate(self.cfg.post)
+        except ValidationError as e:
+            err = e.errors()[0]
+            raise ConfigError(f"post.{'.'.join(map(str, err['loc']))}: {err['msg']}") from None
+
+    def step_clean(self, post_cfg: Any) -> None:
+        from glan.post import clean_and_export
+
+        self.report["clean"] = clean_and_export(self.run.stage("pairs"), self.cfg.run_dir / "clean", post_cfg)
+
+    def write_manifest(self) -> None:
+        """Merge this invocation's report into manifest.json (no secrets: keys live in env)."""
+        old: dict[str, Any] = {}
+        if self.run.manifest.is_file():
+            old = orjson.loads(self.run.manifest.read_bytes())
+        steps = {**old.get("steps", {}), **self.report}
+        write_json_atomic(
+            self.run.manifest,
+            {
+                "glan_version": __version__,
+                "updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "config": self.cfg.model_dump(mode="json"),
+                "steps": steps,
+            },
+        )

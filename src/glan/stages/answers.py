@@ -1,0 +1,60 @@
+"""Answers in separate calls, with their own model and sampling settings."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from glan.config import AnswersConfig
+from glan.errors import ParseError
+from glan.llm.base import ChatRequest, ChatResponse
+from glan.records import InstructionPair, Question, Record, lineage_id
+from glan.stages.base import Job, Stage, seed_for
+
+
+class AnswerStage(Stage):
+    name = "pairs"
+    output = InstructionPair
+
+    def __init__(self, cfg: AnswersConfig, model: str, seed: int) -> None:
+        self.cfg, self.model, self.seed = cfg, model, seed
+
+    def jobs(self, item: Question) -> Iterable[Job]:
+        messages = [{"role": "user", "content": item.question}]
+        if self.cfg.system_prompt:
+            messages.insert(0, {"role": "system", "content": self.cfg.system_prompt})
+        yield Job(
+            item,
+            ChatRequest(
+                model=self.model,
+                messages=messages,
+                seed=seed_for(self.seed, item.id, "answer"),
+                **self.cfg.sampling(),
+            ),
+        )
+
+    def parse(self, job: Job, response: ChatResponse) -> list[Record]:
+        text = response.text.strip()
+        if not text:
+            raise ParseError("the answer is empty")
+        q: Question = job.item
+        return [
+            InstructionPair(
+                id=lineage_id("pair", q.id, self.seed),
+                question_id=q.id,
+                field=q.field,
+                sub_field=q.sub_field,
+                discipline=q.discipline,
+                subject=q.subject,
+                level=q.level,
+                difficulty=q.difficulty,
+                sessions=q.sessions,
+                concepts=q.concepts,
+                instruction=q.question,
+                response=text,
+                finish_reason=response.finish_reason,
+                question_model=q.model,
+                question_sampling=q.sampling,
+                answer_model=self.model,
+                answer_sampling=self.cfg.sampling(),
+            )
+        ]
