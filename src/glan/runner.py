@@ -116,7 +116,9 @@ async def run_stage(
             head, head_tasks = pending.popleft()
             await finish(head, head_tasks)
     finally:
-        for _, tasks in pending:
+        for _, tasks in pending:  # only left here when the run is being torn down
             for task in tasks:
+                if task.done() and not task.cancelled():
+                    task.exception()  # retrieved: the run's own exception is what matters
                 task.cancel()
     return result

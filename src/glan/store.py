@@ -56,8 +56,7 @@ class JsonlWriter:
 
 def read_jsonl(path: Path, model: type[M]) -> Iterator[M]:
     """Stream records of `model` from a JSONL file; a bad line is a ConfigError naming it."""
-    if not path.is_file():
-        raise ConfigError(f"{path}: not found (run the step that writes it first)")
+    require(path)
     with path.open("rb") as f:
         for n, line in enumerate(f, 1):
             if not line.strip():
@@ -73,7 +72,14 @@ def read_jsonl(path: Path, model: type[M]) -> Iterator[M]:
                 raise ConfigError(f"{path}:{n}: {msg}") from None
 
 
+def require(path: Path) -> None:
+    """A step's input must exist; say which step makes it."""
+    if not path.is_file():
+        raise ConfigError(f"{path}: not found (run the step that writes it first)")
+
+
 def count_lines(path: Path) -> int:
+    require(path)
     with path.open("rb") as f:
         return sum(1 for line in f if line.strip())
 

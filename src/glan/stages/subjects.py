@@ -79,7 +79,7 @@ class _Sampled(Stage):
             messages=[{"role": "user", "content": prompt}],
             seed=seed_for(self.seed, d.id, sample),
             response_schema=SCHEMA if schema else None,
-            schema_name="subjects",
+            schema_name="subjects" if schema else "response",
             **self.cfg.sampling(),
         )
 

@@ -1,0 +1,95 @@
+"""A deterministic fake LLM: schema-valid replies per stage, derived from the request."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from glan.errors import TransientBackendError
+from glan.llm.base import ChatRequest, ChatResponse
+
+
+def _h(*parts: Any) -> int:
+    return int(hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:8], 16)
+
+
+def fake_reply(body: dict[str, Any]) -> str:
+    """The reply text for an OpenAI chat-completions body (what a fake server returns)."""
+    fmt = (body.get("response_format") or {}).get("json_schema") or {}
+    name = fmt.get("name")
+    schema = fmt.get("schema") or {}
+    last = body["messages"][-1]["content"]
+    h = _h(body["messages"], body.get("seed"))
+    if name == "subjects":
+        n = 2 + h % 3
+        return json.dumps(
+            {
+                "subjects": [
+                    {
+                        "subject_name": f"Subject {(h + i) % 7}",
+                        "level": "undergraduate",
+                        "subtopics": [f"topic {i}.{j}" for j in range(3)],
+                    }
+                    for i in range(n)
+                ]
+            }
+        )
+    if name == "syllabus":
+        lo = schema["properties"]["sessions"].get("minItems", 3)
+        return json.dumps(
+            {
+                "introduction": f"An introduction ({h % 100}).",
+                "objectives": ["understand things", "apply things"],
+                "sessions": [
+                    {
+                        "title": f"Session title {i}",
+                        "description": f"About part {i}.",
+                        "key_concepts": [f"concept {i}.{j}" for j in range(1 + (h + i) % 6)],
+                    }
+                    for i in range(lo)
+                ],
+            }
+        )
+    if name == "question":
+        return json.dumps({"question": f"Explain the following, question {h}: {last[-80:]}"})
+    if name == "names":
+        return json.dumps({"items": [f"Node {h % 97} {i}" for i in range(2)]})
+    if "Act as an education expert" in last:
+        return f"1. Subject {h % 7} (undergraduate): topic a, topic b\n2. Subject {(h + 1) % 7} ({h})"
+    return f"Answer {h}: because of the reasons given in the question ({len(last)} chars)."
+
+
+class Killed(BaseException):
+    """Stands for a process killed between two calls (not an Exception: nothing catches it)."""
+
+
+class FakeBackend:
+    """In-process fake backend; counts calls; can fail the first `fail_first` calls."""
+
+    name = "fake"
+
+    def __init__(self, fail_first: int = 0, break_after: int | None = None, garbage: bool = False) -> None:
+        self.calls: list[ChatRequest] = []
+        self.garbage = garbage
+        self.fail_first = fail_first
+        self.break_after = break_after
+
+    async def chat(self, request: ChatRequest) -> ChatResponse:
+        if self.break_after is not None and len(self.calls) >= self.break_after:
+            raise Killed()
+        self.calls.append(request)
+        if len(self.calls) <= self.fail_first:
+            raise TransientBackendError("HTTP 503 (fake)", retry_after=0.0)
+        text = "this reply is not JSON at all, sorry" if self.garbage else fake_reply(request.openai_body())
+        return ChatResponse(
+            text=text,
+            finish_reason="stop",
+            model=request.model,
+            prompt_tokens=10,
+            completion_tokens=len(text) // 4,
+            model_ms=1.0,
+        )
+
+    async def aclose(self) -> None:
+        pass

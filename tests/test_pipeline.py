@@ -1,0 +1,138 @@
+import asyncio
+from pathlib import Path
+
+import orjson
+import pytest
+
+from glan.config import RunConfig
+from glan.pipeline import STEPS, Pipeline
+from glan.records import InstructionPair, Question, Subject, Syllabus
+from glan.store import read_jsonl
+from tests.fakes import FakeBackend, Killed
+
+
+def run(cfg: RunConfig, backend: FakeBackend, steps=STEPS) -> dict:
+    async def go():
+        pipe = Pipeline(cfg, backend_factory=lambda _llm: backend, show_progress=False)
+        try:
+            return await pipe.run_steps(steps)
+        finally:
+            await pipe.aclose()
+
+    return asyncio.run(go())
+
+
+def outputs(run_dir: Path) -> dict[str, bytes]:
+    names = ["disciplines", "subject_drafts", "subject_samples", "subjects", "syllabi", "questions", "pairs"]
+    return {n: (run_dir / f"{n}.jsonl").read_bytes() for n in names}
+
+
+def test_full_pipeline_lineage(small_config: RunConfig) -> None:
+    fake = FakeBackend()
+    report = run(small_config, fake)
+    rd = small_config.run_dir
+    subjects = list(read_jsonl(rd / "subjects.jsonl", Subject))
+    syllabi = list(read_jsonl(rd / "syllabi.jsonl", Syllabus))
+    questions = list(read_jsonl(rd / "questions.jsonl", Question))
+    pairs = list(read_jsonl(rd / "pairs.jsonl", InstructionPair))
+    assert {s.discipline for s in subjects} == {"Physics", "Chemistry"}
+    assert len(syllabi) == len(subjects)
+    assert len(questions) == 4 * len(syllabi)
+    assert len(pairs) == len(questions) > 0
+    assert len({p.id for p in pairs}) == len(pairs)
+    q_by_id = {q.id: q for q in questions}
+    for p in pairs:
+        q = q_by_id[p.question_id]
+        assert p.instruction == q.question and p.response.startswith("Answer")
+        assert p.field == "Natural sciences" and p.sub_field and p.subject and p.level
+        assert p.difficulty in ("basic", "challenging") and p.sessions and p.concepts
+        assert p.question_sampling["temperature"] == 1.0 and p.answer_sampling["temperature"] == 0.7
+        assert p.question_model == p.answer_model == small_config.llm.model
+    # every call made once: requests == calls, nothing cached on a first run
+    assert report["pairs"]["calls"] == len(pairs) and report["pairs"]["cache_hits"] == 0
+    # the prompt carries the whole syllabus and the "learned up to" sentence
+    q_call = next(c for c in fake.calls if c.schema_name == "question")
+    assert "Class sessions:" in q_call.messages[0]["content"]
+    assert "has learned up to class session" in q_call.messages[1]["content"]
+    manifest = orjson.loads((rd / "manifest.json").read_bytes())
+    assert manifest["steps"]["syllabi"]["records"] == len(syllabi)
+
+
+def test_rerun_makes_no_call_and_same_output(small_config: RunConfig) -> None:
+    run(small_config, FakeBackend())
+    first = outputs(small_config.run_dir)
+    fake = FakeBackend()
+    run(small_config, fake)
+    assert fake.calls == []
+    assert outputs(small_config.run_dir) == first
+
+
+@pytest.mark.parametrize("break_after", [1, 7, 20, 41])
+def test_interrupted_run_resumes_to_the_same_result(
+    small_config: RunConfig, tmp_path: Path, break_after: int
+) -> None:
+    ref_cfg = small_config.model_copy(update={"run_dir": tmp_path / "ref"})
+    ref = FakeBackend()
+    run(ref_cfg, ref)
+    first = FakeBackend(break_after=break_after)
+    with pytest.raises(Killed):
+        run(small_config, first)
+    assert not (small_config.run_dir / "pairs.jsonl").exists()
+    second = FakeBackend()
+    run(small_config, second)
+    assert outputs(small_config.run_dir) == outputs(ref_cfg.run_dir)
+    # no finished call repeated: the calls of both runs add up to the uninterrupted run's
+    done_keys = {c.key() for c in first.calls}
+    assert not done_keys & {c.key() for c in second.calls}
+    assert len(first.calls) + len(second.calls) == len(ref.calls)
+
+
+def test_new_discipline_generates_only_its_own_data(small_config: RunConfig) -> None:
+    one = small_config.model_copy(update={"disciplines": ["Physics"]})
+    run(one, FakeBackend())
+    fake = FakeBackend()
+    run(small_config, fake)
+    assert fake.calls
+    for call in fake.calls:
+        text = " ".join(m["content"] for m in call.messages)
+        assert "Physics" not in text or "Chemistry" in text
+    pairs = list(read_jsonl(small_config.run_dir / "pairs.jsonl", InstructionPair))
+    assert {p.discipline for p in pairs} == {"Physics", "Chemistry"}
+
+
+def test_json_mode_and_two_call_mode(small_config: RunConfig) -> None:
+    fake = FakeBackend()
+    run(small_config, fake, ("taxonomy", "subjects"))
+    drafts = [c for c in fake.calls if c.response_schema is None]
+    converts = [c for c in fake.calls if c.schema_name == "subjects"]
+    assert len(drafts) == len(converts) == 2 * 2  # 2 disciplines x 2 samples
+    assert all(c.temperature == 1.0 and c.top_p == 0.95 for c in drafts)
+    assert len({c.seed for c in drafts}) == 4  # every sample its own seed
+    cfg = small_config.model_copy(
+        update={"subjects": small_config.subjects.model_copy(update={"mode": "json"})}
+    )
+    fake = FakeBackend()
+    run(cfg, fake, ("taxonomy", "subjects"))
+    assert len(fake.calls) == 4 and all(c.schema_name == "subjects" for c in fake.calls)
+    subjects = list(read_jsonl(cfg.run_dir / "subjects.jsonl", Subject))
+    names = [(s.discipline, s.subject.casefold()) for s in subjects]
+    assert len(names) == len(set(names))  # merged per discipline
+
+
+def test_bad_responses_become_failures_and_the_run_goes_on(small_config: RunConfig) -> None:
+    fake = FakeBackend(garbage=True)
+    report = run(small_config, fake, ("taxonomy", "subjects"))
+    assert report["subject_samples"]["failures"] == 4
+    # each failure: first ask + max_reasks re-asks, each carrying the validation error
+    assert report["subject_samples"]["requests"] == 4 * (1 + small_config.max_reasks)
+    converts = [c for c in fake.calls if c.schema_name == "subjects"]
+    assert any("could not be used" in c.messages[-1]["content"] for c in converts)
+    failures = (small_config.run_dir / "failures" / "subject_samples.jsonl").read_text().splitlines()
+    assert len(failures) == 4 and all('"raw":"this reply is not JSON at all, sorry"' in f for f in failures)
+
+
+def test_transient_errors_are_retried(small_config: RunConfig) -> None:
+    fake = FakeBackend(fail_first=3)
+    report = run(small_config, fake, ("taxonomy", "subjects"))
+    assert report["subject_drafts"]["retries"] == 3
+    assert report["subject_drafts"]["failures"] == 0
