@@ -1,0 +1,108 @@
+"""Quality filters: each is a named check that returns a drop reason (or None to keep)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Iterator
+
+from glan.errors import ConfigError
+from glan.post.base import Record, Removed
+from glan.post.config import FilterConfig
+from glan.post.normalize import lcs_len, prompt_tokens, response_tokens
+
+Check = Callable[[Record], str | None]
+
+
+def _compile(patterns: list[str], what: str) -> re.Pattern[str] | None:
+    if not patterns:
+        return None
+    try:
+        return re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE | re.MULTILINE)
+    except re.error as exc:
+        raise ConfigError(f"bad {what} pattern: {exc}") from exc
+
+
+def make_checks(cfg: FilterConfig) -> dict[str, Check]:
+    """The enabled filters by name, in a fixed order (cheap ones first)."""
+    refusal = _compile(cfg.refusal_patterns, "refusal")
+    template = _compile(cfg.template_patterns, "template_patterns")
+
+    def empty_response(rec: Record) -> str | None:
+        return None if rec["response"].strip() else "empty response"
+
+    def truncated(rec: Record) -> str | None:
+        fr = rec.get("finish_reason")
+        return "finish_reason=length" if fr == "length" else None
+
+    def instruction_length(rec: Record) -> str | None:
+        n = len(prompt_tokens(rec))
+        if n < cfg.instruction_min_words:
+            return f"{n} words < {cfg.instruction_min_words}"
+        if n > cfg.instruction_max_words:
+            return f"{n} words > {cfg.instruction_max_words}"
+        return None
+
+    def response_length(rec: Record) -> str | None:
+        n = len(response_tokens(rec))
+        if n < cfg.response_min_words:
+            return f"{n} words < {cfg.response_min_words}"
+        if n > cfg.response_max_words:
+            return f"{n} words > {cfg.response_max_words}"
+        return None
+
+    def refusal_check(rec: Record) -> str | None:
+        if refusal is None or len(response_tokens(rec)) > cfg.refusal_max_words:
+            return None
+        m = refusal.search(rec["response"])
+        return f"refusal: {m.group(0)[:60]!r}" if m else None
+
+    def repeats_question(rec: Record) -> str | None:
+        r, p = response_tokens(rec), prompt_tokens(rec)
+        if not r or not p or len(r) > 2 * len(p) + 5:
+            return None
+        share = lcs_len(r, p) / len(r)
+        return (
+            f"{share:.0%} of the response repeats the instruction"
+            if (share >= cfg.repeat_threshold)
+            else None
+        )
+
+    def template_leftover(rec: Record) -> str | None:
+        if template is None:
+            return None
+        for key in ("instruction", "response"):
+            m = template.search(rec[key])
+            if m:
+                return f"{key}: {m.group(0)[:60]!r}"
+        return None
+
+    table: dict[str, Check] = {
+        "empty_response": empty_response,
+        "truncated": truncated,
+        "instruction_length": instruction_length,
+        "response_length": response_length,
+        "template_leftover": template_leftover,
+        "refusal": refusal_check,
+        "repeats_question": repeats_question,
+    }
+    return {name: fn for name, fn in table.items() if name in cfg.enabled}
+
+
+class QualityFilter:
+    """Runs the enabled checks in order; the first that fires names the drop reason."""
+
+    name = "filter"
+
+    def __init__(self, cfg: FilterConfig) -> None:
+        self.checks = make_checks(cfg)
+
+    def run(self, records: Iterable[Record], removed: Removed) -> Iterator[Record]:
+        checks = list(self.checks.items())
+        for rec in records:
+            for fname, check in checks:
+                why = check(rec)
+                if why is not None:
+                    removed.drop(rec, self.name, fname, why)
+                    break
+            else:
+                yield rec
