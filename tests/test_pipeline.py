@@ -136,3 +136,15 @@ def test_transient_errors_are_retried(small_config: RunConfig) -> None:
     report = run(small_config, fake, ("taxonomy", "subjects"))
     assert report["subject_drafts"]["retries"] == 3
     assert report["subject_drafts"]["failures"] == 0
+
+
+def test_generated_taxonomy_feeds_the_run(small_config: RunConfig) -> None:
+    cfg = small_config.model_copy(update={"taxonomy": "generate", "disciplines": None})
+    fake = FakeBackend()
+    run(cfg, fake, ("taxonomy",))
+    levels = [c for c in fake.calls if c.schema_name == "names"]
+    assert len(levels) == 1 + 2 + 4  # root -> 2 fields -> 2 sub-fields each
+    text = (cfg.run_dir / "taxonomy.yaml").read_text()
+    from glan.taxonomy import parse_taxonomy
+
+    assert len(parse_taxonomy(text, "taxonomy.yaml").disciplines()) > 0
