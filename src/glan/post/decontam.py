@@ -60,29 +60,37 @@ class DecontamIndex:
         self.size = 0
         if not texts:
             return
-        tb = TokenBatch(texts)
-        keep = tb.lens >= min_item_tokens
-        self.skipped_short = int((~keep).sum())
-        starts, lens = tb.starts[keep], tb.lens[keep]
-        text_owner = np.asarray(owner, dtype=np.int64)[keep]
-        s = prefix_sums(tb.th)
-        w = window_hashes(s, self.n)
-        pos = np.nonzero(_valid(np.arange(len(w)), self.n, starts, lens) >= 0)[0]
-        who = text_owner[np.searchsorted(starts, pos, "right") - 1]
-        self.long_h, first = np.unique(w[pos], return_index=True)
-        self.long_item = who[first]
-        short = np.nonzero(lens < self.n)[0]
-        if len(short):
-            st, k = starts[short], lens[short]
-            _, ipw = _powers(len(s))
-            order = np.argsort(window_hashes(s, self.m)[st], kind="stable")
-            st, k, short = st[order], k[order], short[order]
-            self.short_anchor = window_hashes(s, self.m)[st]
-            self.short_full = (s[st + k] - s[st]) * ipw[st]
-            self.short_k, self.short_item = k, text_owner[short]
+        owners = np.asarray(owner, dtype=np.int64)
+        parts: list[tuple[np.ndarray, ...]] = []
+        self.skipped_short = 0
+        for c in range(0, len(texts), 2048):  # chunks keep the byte-level arrays small
+            parts.append(self._chunk(texts[c : c + 2048], owners[c : c + 2048], min_item_tokens))
+        lw, lo, sa, sf, sk, so = (np.concatenate(x) for x in zip(*parts, strict=True))
+        self.long_h, first = np.unique(lw, return_index=True)
+        self.long_item = lo[first]
+        order = np.argsort(sa, kind="stable")
+        self.short_anchor, self.short_full = sa[order], sf[order]
+        self.short_k, self.short_item = sk[order], so[order]
         self.bitmap[self.long_h >> _SHIFT] = True
         self.bitmap[self.short_anchor >> _SHIFT] = True
         self.size = len(self.long_h) + len(self.short_full)
+
+    def _chunk(self, texts: list[str], owner: np.ndarray, min_tokens: int) -> tuple[np.ndarray, ...]:
+        """(long hashes, their items, short anchors, short full hashes, lengths, items)."""
+        tb = TokenBatch(texts)
+        keep = tb.lens >= min_tokens
+        self.skipped_short += int((~keep).sum())
+        starts, lens, owner = tb.starts[keep], tb.lens[keep], owner[keep]
+        s = prefix_sums(tb.th)
+        w = window_hashes(s, self.n)
+        pos = np.nonzero(_valid(np.arange(len(w)), self.n, starts, lens) >= 0)[0]
+        who = owner[np.searchsorted(starts, pos, "right") - 1]
+        short = np.nonzero(lens < self.n)[0]
+        st, k = starts[short], lens[short]
+        _, ipw = _powers(len(s))
+        anchor = window_hashes(s, self.m)[st] if len(short) else np.empty(0, np.uint64)
+        full = (s[st + k] - s[st]) * ipw[st]
+        return w[pos], who, anchor, full, k, owner[short]
 
     @classmethod
     def from_config(cls, cfg: DecontamConfig) -> DecontamIndex:

@@ -86,9 +86,11 @@ def read_pairs(path: Path, fields: FieldMap | None = None) -> Iterator[dict[str,
     """
     fm = fields or FieldMap()
     path = Path(path)
-    mapped = {fm.instruction, fm.response, fm.input, fm.id, fm.finish_reason}
+    rename = {fm.id: "id", fm.instruction: "instruction", fm.response: "response"}
+    rename |= {fm.input: "input", fm.finish_reason: "finish_reason"}
     for n, row in iter_rows(path):
-        rec: dict[str, Any] = {k: v for k, v in row.items() if k not in mapped}
+        rec: dict[str, Any] = {"id": None}
+        rec.update((k, v) for k, v in row.items() if k not in rename)
         rid = row.get(fm.id)
         rec["id"] = str(rid) if rid is not None else lineage_id(path.name, n)
         rec["instruction"] = _text(row, fm.instruction, path, n, "--instruction-field")

@@ -1,0 +1,136 @@
+"""The dataset card (README.md): counts, what each step removed, models and settings used."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import orjson
+
+Record = dict[str, Any]
+_MAX_SETTINGS = 20
+
+
+class Stats:
+    """Counts gathered while exporting (bounded by the number of disciplines and models)."""
+
+    def __init__(self) -> None:
+        self.splits: Counter[str] = Counter()
+        self.fields: Counter[str] = Counter()
+        self.disciplines: Counter[tuple[str, str]] = Counter()
+        self.difficulty: Counter[str] = Counter()
+        self.models: Counter[tuple[str, str]] = Counter()
+        self.settings: Counter[tuple[str, str]] = Counter()
+
+    def add(self, rec: Record, split: str) -> None:
+        self.splits[split] += 1
+        field = str(rec.get("field") or "(none)")
+        self.fields[field] += 1
+        self.disciplines[(field, str(rec.get("discipline") or "(none)"))] += 1
+        if rec.get("difficulty"):
+            self.difficulty[str(rec["difficulty"])] += 1
+        for role in ("question", "answer"):
+            model = rec.get(f"{role}_model")
+            if model:
+                self.models[(role, str(model))] += 1
+            sampling = rec.get(f"{role}_sampling")
+            if sampling:
+                key = (role, orjson.dumps(sampling, option=orjson.OPT_SORT_KEYS).decode())
+                if key in self.settings or len(self.settings) < _MAX_SETTINGS:
+                    self.settings[key] += 1
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "splits": dict(self.splits),
+            "fields": dict(self.fields),
+            "disciplines": {f"{f} / {d}": n for (f, d), n in sorted(self.disciplines.items())},
+            "difficulty": dict(self.difficulty),
+            "models": {f"{r}: {m}": n for (r, m), n in self.models.items()},
+        }
+
+
+def _table(head: tuple[str, ...], rows: list[tuple[Any, ...]]) -> str:
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def render(
+    name: str, stats: Stats, report: dict[str, Any], files: dict[str, dict[str, dict[str, str]]]
+) -> str:
+    """Markdown with a YAML header that the Hugging Face hub reads (configs -> data files)."""
+    configs = []
+    for fmt, by_split in files.items():
+        configs.append(f"- config_name: {fmt}\n  data_files:")
+        for s, paths in sorted(by_split.items()):
+            p = paths.get("parquet") or paths.get("jsonl")
+            configs.append(f"  - split: {s}\n    path: {p}")
+    total = sum(stats.splits.values())
+    clean = report.get("clean", {})
+    out = [
+        "---",
+        "task_categories:\n- text-generation",
+        "language:\n- en",
+        "tags:\n- synthetic\n- glan\n- instruction-tuning",
+        "configs:",
+        *configs,
+        "---",
+        f"# {name}",
+        "",
+        "Synthetic instruction-response pairs generated with glan (Generalized Instruction "
+        "Tuning, arXiv 2402.13064), then deduplicated, decontaminated and filtered.",
+        "",
+        f"**{total:,} pairs** exported" + (f" from {clean['read']:,} read" if "read" in clean else "") + ".",
+        "",
+        "## Splits",
+        _table(("split", "pairs"), sorted(stats.splits.items())),
+        "",
+        "## Formats and files",
+        _table(
+            ("format", "split", "file"),
+            [
+                (f, s, ", ".join(f"`{p}`" for p in paths.values()))
+                for f, by in files.items()
+                for s, paths in sorted(by.items())
+            ],
+        ),
+        "",
+        "## Pairs per field",
+        _table(("field", "pairs"), stats.fields.most_common()),
+        "",
+        "## Pairs per discipline",
+        _table(
+            ("field", "discipline", "pairs"), [(f, d, n) for (f, d), n in sorted(stats.disciplines.items())]
+        ),
+        "",
+    ]
+    if stats.difficulty:
+        out += ["## Difficulty", _table(("difficulty", "pairs"), stats.difficulty.most_common()), ""]
+    removed = clean.get("removed", {})
+    rows = [(step, reason, n) for step, by in removed.items() for reason, n in by.items()]
+    out += ["## What each step removed"]
+    out += [_table(("step", "reason", "pairs"), rows) if rows else "Nothing was removed.", ""]
+    if clean:
+        out += [
+            "Removed pairs are kept in `removed.jsonl` with the step, the reason and what they "
+            "matched (the pair they duplicated, or the benchmark item they overlap).",
+            "",
+        ]
+    out += ["## Models and settings"]
+    if stats.models:
+        out += [_table(("role", "model", "pairs"), [(r, m, n) for (r, m), n in stats.models.most_common()])]
+    else:
+        out += ["No model information in the input records."]
+    if stats.settings:
+        out += [
+            "",
+            _table(
+                ("role", "sampling", "pairs"),
+                [(r, f"`{s}`", n) for (r, s), n in stats.settings.most_common()],
+            ),
+        ]
+    cfg = report.get("config")
+    if cfg:
+        dumped = orjson.dumps(cfg, option=orjson.OPT_INDENT_2).decode()
+        out += ["", "## Clean and export settings", "```json", dumped, "```"]
+    return "\n".join(out) + "\n"

@@ -1,0 +1,151 @@
+"""Trainer formats (messages / ShareGPT / Alpaca) as JSONL, Parquet and a `datasets` dataset."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from glan.errors import ConfigError
+from glan.post.config import ExportConfig
+
+Record = dict[str, Any]
+META = ("id", "field", "sub_field", "discipline", "subject", "level", "difficulty")
+_S = pa.string()
+
+
+def _meta(rec: Record) -> dict[str, str | None]:
+    return {k: (None if rec.get(k) is None else str(rec[k])) for k in META}
+
+
+def _user(rec: Record) -> str:
+    extra = rec.get("input")
+    return f"{rec['instruction']}\n\n{extra}" if extra else rec["instruction"]
+
+
+def to_messages(rec: Record, system: str | None = None) -> dict[str, Any]:
+    """OpenAI / ChatML: {"messages": [{"role", "content"}, ...]}."""
+    msgs = [{"role": "system", "content": system}] if system else []
+    msgs += [{"role": "user", "content": _user(rec)}, {"role": "assistant", "content": rec["response"]}]
+    return {"messages": msgs}
+
+
+def to_sharegpt(rec: Record, system: str | None = None) -> dict[str, Any]:
+    """ShareGPT: {"conversations": [{"from": "human" | "gpt" | "system", "value"}, ...]}."""
+    conv = [{"from": "system", "value": system}] if system else []
+    conv += [{"from": "human", "value": _user(rec)}, {"from": "gpt", "value": rec["response"]}]
+    return {"conversations": conv}
+
+
+def to_alpaca(rec: Record, system: str | None = None) -> dict[str, Any]:
+    """Alpaca: {"instruction", "input", "output"} (plus "system" when one is set)."""
+    out = {"instruction": rec["instruction"], "input": rec.get("input") or "", "output": rec["response"]}
+    if system:
+        out["system"] = system
+    return out
+
+
+CONVERTERS: dict[str, Callable[[Record, str | None], dict[str, Any]]] = {
+    "messages": to_messages,
+    "sharegpt": to_sharegpt,
+    "alpaca": to_alpaca,
+}
+
+
+def schema(fmt: str, cfg: ExportConfig) -> pa.Schema:
+    """The Parquet schema of a format (fixed, so every batch and file agree)."""
+    if fmt == "messages":
+        cols = [("messages", pa.list_(pa.struct([("role", _S), ("content", _S)])))]
+    elif fmt == "sharegpt":
+        cols = [("conversations", pa.list_(pa.struct([("from", _S), ("value", _S)])))]
+    else:
+        cols = [("instruction", _S), ("input", _S), ("output", _S)]
+        if cfg.system_prompt:
+            cols.append(("system", _S))
+    if cfg.include_metadata:
+        cols += [(k, _S) for k in META]
+    return pa.schema(cols)
+
+
+class FormatWriter:
+    """Writes one format of one split to the configured file types, streaming."""
+
+    def __init__(self, out_dir: Path, fmt: str, split: str, cfg: ExportConfig, rows: int = 4096):
+        self.fmt, self.cfg, self.rows = fmt, cfg, rows
+        self.convert = CONVERTERS[fmt]
+        base = out_dir / fmt
+        base.mkdir(parents=True, exist_ok=True)
+        self.paths: dict[str, Path] = {}
+        self._jsonl = None
+        self._pq: pq.ParquetWriter | None = None
+        self._buf: list[dict[str, Any]] = []
+        self.count = 0
+        if "jsonl" in cfg.file_types:
+            self.paths["jsonl"] = base / f"{split}.jsonl"
+            self._jsonl = self.paths["jsonl"].open("wb")
+        if "parquet" in cfg.file_types:
+            self.paths["parquet"] = base / f"{split}.parquet"
+            self.schema = schema(fmt, cfg)
+            self._pq = pq.ParquetWriter(self.paths["parquet"], self.schema, compression="zstd")
+
+    def write(self, rec: Record) -> None:
+        row = self.convert(rec, self.cfg.system_prompt)
+        if self.cfg.include_metadata:
+            row.update(_meta(rec))
+        if self._jsonl is not None:
+            self._jsonl.write(orjson.dumps(row) + b"\n")
+        if self._pq is not None:
+            self._buf.append(row)
+            if len(self._buf) >= self.rows:
+                self._flush()
+        self.count += 1
+
+    def _flush(self) -> None:
+        if self._buf and self._pq is not None:
+            self._pq.write_table(pa.Table.from_pylist(self._buf, schema=self.schema))
+            self._buf = []
+
+    def close(self) -> None:
+        self._flush()
+        if self._jsonl is not None:
+            self._jsonl.close()
+        if self._pq is not None:
+            self._pq.close()
+
+
+def hf_available() -> bool:
+    try:
+        import datasets  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def save_hf(out_dir: Path, fmt: str, files: dict[str, Path]) -> Path:
+    """A `datasets` DatasetDict (one entry per split) saved for `load_from_disk`.
+
+    `files` maps split -> a Parquet or JSONL file; conversion streams through an Arrow cache.
+    """
+    try:
+        import datasets
+    except ImportError as exc:
+        raise ConfigError("export.hf_dataset needs the datasets package: pip install 'glan[hf]'") from exc
+    target = out_dir / "hf" / fmt
+    cache = out_dir / "hf" / f".cache-{fmt}"
+    kind = "parquet" if all(p.suffix == ".parquet" for p in files.values()) else "json"
+    datasets.disable_progress_bars()
+    try:
+        dd = datasets.load_dataset(
+            kind, data_files={s: str(p) for s, p in files.items()}, cache_dir=str(cache)
+        )
+        if target.exists():
+            shutil.rmtree(target)
+        dd.save_to_disk(str(target))
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
+    return target
