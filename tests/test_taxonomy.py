@@ -211,9 +211,7 @@ def test_select_by_any_level_case_insensitive() -> None:
     assert sel.fields["Formal sciences"] == tax.fields["Formal sciences"]
     assert [d.discipline for d in sel.disciplines()][-1] == "Mining"
     assert list(sel.fields) == [f for f in tax.fields if f in sel.fields]  # file order kept
-    assert tax.select("Chemistry").fields == {
-        "Natural sciences": {"Physical sciences": ["Chemistry"]}
-    }
+    assert tax.select("Chemistry").fields == {"Natural sciences": {"Physical sciences": ["Chemistry"]}}
 
 
 def test_select_unknown_names_suggest_close_matches() -> None:
@@ -255,9 +253,7 @@ def test_taxonomy_from_tree_is_lenient_about_names() -> None:
     assert parse_taxonomy(dump_taxonomy(tax), "t") == tax
 
 
-@pytest.mark.parametrize(
-    "tree", [{}, [], {"A": ["x"]}, {"A": {"S": "x"}}, {"A": {"S": ["", None]}}]
-)
+@pytest.mark.parametrize("tree", [{}, [], {"A": ["x"]}, {"A": {"S": "x"}}, {"A": {"S": ["", None]}}])
 def test_taxonomy_from_tree_rejects_bad_shapes(tree: object) -> None:
     with pytest.raises(ConfigError):
         taxonomy_from_tree(tree)  # type: ignore[arg-type]

@@ -71,9 +71,7 @@ class Taxonomy(BaseModel):
             lines = []
             for n in unknown:
                 close = difflib.get_close_matches(n.strip().casefold(), known, n=3, cutoff=0.6)
-                hint = (
-                    f" (did you mean {', '.join(repr(known[c]) for c in close)}?)" if close else ""
-                )
+                hint = f" (did you mean {', '.join(repr(known[c]) for c in close)}?)" if close else ""
                 lines.append(f"unknown taxonomy name {n!r}{hint}")
             raise ConfigError("\n".join(lines))
         return Taxonomy(fields=out)
@@ -145,9 +143,7 @@ def parse_taxonomy(text: str, source: str) -> Taxonomy:
                 continue
             for s, snode in pairs(fnode, "sub-field"):
                 if not isinstance(snode, yaml.SequenceNode) or not snode.value:
-                    err(
-                        snode, f"sub-field {s!r} must hold '- Discipline' lines, got {_kind(snode)}"
-                    )
+                    err(snode, f"sub-field {s!r} must hold '- Discipline' lines, got {_kind(snode)}")
                     continue
                 for item in snode.value:
                     if (d := name(item, "discipline")) is None:
@@ -183,9 +179,7 @@ class _Dumper(yaml.SafeDumper):
 
 def dump_taxonomy(tax: Taxonomy, header: str | None = None) -> str:
     """YAML text in the file format: `header` (if any), the review notes, then the tree."""
-    body = yaml.dump(
-        tax.fields, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=10**6, indent=2
-    )
+    body = yaml.dump(tax.fields, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=10**6, indent=2)
     notes = "\n".join(x for x in (header, REVIEW_HEADER) if x)
     lines = [f"# {x}".rstrip() for x in notes.splitlines()]
     for line in body.splitlines():
@@ -211,9 +205,7 @@ def taxonomy_from_tree(tree: dict[str, Any]) -> Taxonomy:
     seen: set[str] = set()
     for f, subs in tree.items():
         if not isinstance(subs, dict):
-            raise ConfigError(
-                f"field {f!r}: sub-fields must be a mapping, got {type(subs).__name__}"
-            )
+            raise ConfigError(f"field {f!r}: sub-fields must be a mapping, got {type(subs).__name__}")
         for s, ds in subs.items():
             if not isinstance(ds, list):
                 raise ConfigError(f"sub-field {f!r} / {s!r}: disciplines must be a list")
