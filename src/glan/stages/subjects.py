@@ -20,7 +20,8 @@ from glan.stages.base import Job, Stage, parse_json, seed_for, strict_schema
 EXPERT_PROMPT = (
     "Act as an education expert in {discipline} ({field} > {sub_field}). Design a list of "
     "subjects a student should learn to master {discipline}, from the foundations to an "
-    "advanced level. For each subject give its name, its level (for example: high school, "
+    "advanced level. Each subject is one specific course, named by its topic (not by a level "
+    "or a degree). For each subject give its name, its level (for example: high school, "
     "undergraduate, graduate, professional) and its key subtopics."
 )
 CONVERT_PROMPT = (
