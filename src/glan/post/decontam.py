@@ -107,14 +107,19 @@ class DecontamIndex:
         maybe = np.nonzero(self.bitmap[w >> _SHIFT])[0]
         hit, j = _find(self.long_h, w[maybe])
         pos = maybe[hit]
-        for t, p, item in zip(
-            _valid(pos, self.n, starts, lens).tolist(),
-            pos.tolist(),
-            self.long_item[j].tolist(),
-            strict=True,
-        ):
-            if t >= 0 and t not in out:
-                out[t] = (item, p, self.n)
+        t = _valid(pos, self.n, starts, lens)
+        ok = t >= 0
+        t, pos, item = t[ok], pos[ok], self.long_item[j[ok]]
+        if len(t):
+            # per text, the item with the most shared n-grams (shared template text
+            # such as MMLU's "For which of these two scenarios ..." must not decide)
+            key = t * len(self.items) + item
+            uniq, first, count = np.unique(key, return_index=True, return_counts=True)
+            best = np.lexsort((-count, uniq // len(self.items)))
+            for b in best.tolist():
+                tt = int(uniq[b] // len(self.items))
+                if tt not in out:
+                    out[tt] = (int(uniq[b] % len(self.items)), int(pos[first[b]]), self.n)
         if len(self.short_anchor):
             self._match_short(s, starts, lens, out)
         return out
