@@ -82,12 +82,15 @@ Config = Annotated[
 ]
 Out = Annotated[Path, _Fld("--out", "-o", help="Output directory.")]
 InstrF = Annotated[
-    str | None, _Fld("--instruction-field", help="Field holding the instruction [instruction].")
+    str | None, _Fld("--instruction-field", help="Field holding the instruction (default: instruction).")
 ]
-RespF = Annotated[str | None, _Fld("--response-field", help="Field holding the response [response].")]
-InputF = Annotated[str | None, _Fld("--input-field", help="Alpaca-style extra input field [input].")]
+RespF = Annotated[
+    str | None, _Fld("--response-field", help="Field holding the response (default: response).")
+]
+InputF = Annotated[str | None, _Fld("--input-field", help="Alpaca-style extra input field (default: input).")]
 IdF = Annotated[
-    str | None, _Fld("--id-field", help="Field holding a pair id [id]; rows without one get a derived id.")
+    str | None,
+    _Fld("--id-field", help="Field holding a pair id (default: id); rows without one get a derived id."),
 ]
 
 
@@ -103,12 +106,15 @@ def clean_cmd(
         bool | None, _Fld("--near-dup/--no-near-dup", help="MinHash + ROUGE-L near-duplicate removal.")
     ] = None,
     threshold: Annotated[
-        float | None, _Fld("--rouge-l", help="ROUGE-L F at or above which a pair is a near duplicate [0.7].")
+        float | None,
+        _Fld("--rouge-l", help="ROUGE-L F at or above which a pair is a near duplicate (default: 0.7)."),
     ] = None,
     decontam: Annotated[
         bool | None, _Fld("--decontam/--no-decontam", help="Benchmark decontamination.")
     ] = None,
-    ngram: Annotated[int | None, _Fld("--ngram", help="n-gram size for decontamination [13].")] = None,
+    ngram: Annotated[
+        int | None, _Fld("--ngram", help="n-gram size for decontamination (default: 13).")
+    ] = None,
     benchmark: Annotated[
         list[str] | None,
         _Fld("--benchmark", help="Built-in benchmark (humaneval, mmlu); repeat; replaces the default list."),
@@ -153,20 +159,24 @@ def export_cmd(
     input_field: InputF = None,
     id_field: IdF = None,
     fmt: Annotated[
-        list[str] | None, _Fld("--format", "-f", help="messages, sharegpt, alpaca; repeat [all].")
+        list[str] | None, _Fld("--format", "-f", help="messages, sharegpt, alpaca; repeat (default: all).")
     ] = None,
-    file_type: Annotated[list[str] | None, _Fld("--file-type", help="jsonl, parquet; repeat [both].")] = None,
+    file_type: Annotated[
+        list[str] | None, _Fld("--file-type", help="jsonl, parquet; repeat (default: both).")
+    ] = None,
     split: Annotated[
         str | None, _Fld("--split", help="none | subject (hold out whole subjects) | discipline.")
     ] = None,
-    test_share: Annotated[float | None, _Fld("--test-share", help="Share held out [0.05].")] = None,
+    test_share: Annotated[float | None, _Fld("--test-share", help="Share held out (default: 0.05).")] = None,
     test_per_discipline: Annotated[
         int | None, _Fld("--test-per-discipline", help="Fixed test count per discipline (GLAN-Test: 50).")
     ] = None,
     system_prompt: Annotated[
         str | None, _Fld("--system-prompt", help="System message added to every conversation.")
     ] = None,
-    hf: Annotated[str | None, _Fld("--hf", help="Save a `datasets` dataset: auto | yes | no [auto].")] = None,
+    hf: Annotated[
+        str | None, _Fld("--hf", help="Save a `datasets` dataset: auto | yes | no (default: auto).")
+    ] = None,
     name: Annotated[str | None, _Fld("--name", help="Dataset name for the card.")] = None,
 ) -> None:
     """Write trainer formats (JSONL/Parquet: messages, ShareGPT, Alpaca), an optional
