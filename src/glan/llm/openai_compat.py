@@ -35,6 +35,8 @@ class OpenAICompatBackend:
         timeout_s: float = 600.0,
         concurrency: int = 64,
     ) -> None:
+        if not base_url.startswith(("http://", "https://")):
+            raise ConfigError(f"base_url {base_url!r} must start with http:// or https://")
         if api_key is None and api_key_env:
             api_key = os.environ.get(api_key_env)
         self.url = base_url.rstrip("/") + "/chat/completions"
@@ -66,8 +68,17 @@ class OpenAICompatBackend:
                 if r.status >= 400:
                     detail = raw[:200].decode("utf-8", "replace")
                     raise BackendError(f"HTTP {r.status} from {self.url}: {detail}")
-        except (TimeoutError, aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as e:
+        except (
+            TimeoutError,
+            aiohttp.ClientConnectionError,
+            aiohttp.ClientPayloadError,
+            aiohttp.ClientResponseError,  # e.g. a garbled status line from a proxy
+        ) as e:
             raise TransientBackendError(f"{type(e).__name__} talking to {self.url}") from None
+        except aiohttp.InvalidURL:
+            raise ConfigError(f"invalid base_url: {self.url}") from None
+        except aiohttp.ClientError as e:  # anything else aiohttp raises stays a glan error
+            raise BackendError(f"{type(e).__name__} talking to {self.url}") from None
         try:
             return ChatResponse.from_openai(orjson.loads(raw))
         except (orjson.JSONDecodeError, KeyError, IndexError, TypeError):

@@ -1,0 +1,154 @@
+"""`kill -9` in the middle of `glan run` against an HTTP backend, then resume.
+
+The resumed run must write exactly what an uninterrupted run writes, repeat no finished call
+(only the ones in flight at the kill are lost), and a further rerun must make no call at all.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.http_fakes import FakeOpenAIServer
+
+CONCURRENCY = 4
+KEY_ENV = "GLAN_TEST_KEY"
+SECRET = "sk-glan-kill-" + secrets.token_hex(12)
+COMPARED = (
+    "disciplines.jsonl",
+    "subject_drafts.jsonl",
+    "subject_samples.jsonl",
+    "subjects.jsonl",
+    "syllabi.jsonl",
+    "questions.jsonl",
+    "pairs.jsonl",
+)
+
+CONFIG = """\
+seed: 0
+taxonomy: builtin
+disciplines: [Physics, Chemistry]
+llm:
+  backend: openai
+  base_url: {base_url}
+  model: fake
+  concurrency: {concurrency}
+  api_key_env: {key_env}
+subjects:
+  mode: two_call
+  samples: 2
+syllabus:
+  min_sessions: 3
+  max_sessions: 5
+questions:
+  per_syllabus: 3
+"""
+
+
+def glan_command() -> list[str]:
+    script = Path(sys.executable).parent / "glan"
+    if script.is_file():
+        return [str(script)]
+    return [sys.executable, "-c", "from glan.cli import main; main()"]
+
+
+@pytest.fixture
+def server() -> Iterator[FakeOpenAIServer]:
+    with FakeOpenAIServer(delay=0.05, api_key=SECRET) as srv:
+        yield srv
+
+
+def start(cfg: Path, run_dir: Path, key: str = SECRET) -> subprocess.Popen[bytes]:
+    env = {**os.environ, KEY_ENV: key}
+    return subprocess.Popen(
+        [*glan_command(), "run", "-c", str(cfg), "--run-dir", str(run_dir), "-q"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
+def run_to_end(cfg: Path, run_dir: Path) -> None:
+    proc = start(cfg, run_dir)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err.decode(errors="replace")
+
+
+def test_kill_9_then_resume(server: FakeOpenAIServer, tmp_path: Path) -> None:
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text(CONFIG.format(base_url=server.base_url, concurrency=CONCURRENCY, key_env=KEY_ENV))
+
+    # (a) uninterrupted
+    a = tmp_path / "a"
+    run_to_end(cfg, a)
+    n = server.count
+    assert n > 40, n  # enough calls that the kill lands mid-run
+    assert server.ok_count == n  # no misbehaviour: every call answered once
+    assert all(h == f"Bearer {SECRET}" for h in server.auth_headers)
+    expected = {name: (a / name).read_bytes() for name in COMPARED}
+    assert all(p.stat().st_size == 0 for p in (a / "failures").glob("*.jsonl"))
+    assert expected["pairs.jsonl"].count(b"\n") > 10
+
+    # (b) killed about halfway, then resumed
+    server.reset()
+    b = tmp_path / "b"
+    proc = start(cfg, b)
+    deadline = time.monotonic() + 60
+    while server.count < n // 2:
+        assert proc.poll() is None, "the run ended before it could be killed"
+        assert time.monotonic() < deadline, "the run made too few requests"
+        time.sleep(0.005)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+    killed_at = server.count
+    assert killed_at < n
+    assert not (b / "pairs.jsonl").exists()  # it really died before the end
+
+    run_to_end(cfg, b)
+    spent = server.count
+    lost = spent - n
+    assert 0 <= lost <= CONCURRENCY, f"uninterrupted {n}, killed at {killed_at}, resumed total {spent}"
+    for name in COMPARED:
+        assert (b / name).read_bytes() == expected[name], name
+    assert not list(b.glob("*.partial"))
+    assert all(p.stat().st_size == 0 for p in (b / "failures").glob("*.jsonl"))
+
+    # (c) a third run is all cache hits
+    server.reset()
+    run_to_end(cfg, b)
+    assert server.count == 0
+    for name in COMPARED:
+        assert (b / name).read_bytes() == expected[name], name
+
+    # the API key is in no file of either run
+    for p in [*a.rglob("*"), *b.rglob("*")]:
+        if p.is_file():
+            assert SECRET.encode() not in p.read_bytes(), p
+
+
+def test_wrong_key_stops_the_run_cleanly(server: FakeOpenAIServer, tmp_path: Path) -> None:
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text(CONFIG.format(base_url=server.base_url, concurrency=CONCURRENCY, key_env=KEY_ENV))
+    wrong = "sk-wrong-" + secrets.token_hex(8)
+    proc = start(cfg, tmp_path / "run", key=wrong)
+    _, err = proc.communicate(timeout=60)
+    text = err.decode(errors="replace")
+    assert proc.returncode == 2, text
+    assert text.startswith("error: HTTP 401") and "check the API key" in text, text
+    assert wrong not in text and SECRET not in text
+    assert server.count <= CONCURRENCY, server.count  # an auth failure is not retried
+    assert not (tmp_path / "run" / "subjects.jsonl").exists()
+    if "Traceback" in text:
+        pytest.xfail(
+            "runner.run_stage leaves failed sibling tasks unretrieved on a ConfigError: "
+            "'Task exception was never retrieved' tracebacks after the error line"
+        )
