@@ -109,12 +109,13 @@ async def run_stage(
             pending.append((item, tasks))
             in_window += len(tasks)
             while in_window >= window and pending:
-                head, head_tasks = pending.popleft()
-                in_window -= len(head_tasks)
+                head, head_tasks = pending[0]
                 await finish(head, head_tasks)
+                pending.popleft()
+                in_window -= len(head_tasks)
         while pending:
-            head, head_tasks = pending.popleft()
-            await finish(head, head_tasks)
+            await finish(*pending[0])
+            pending.popleft()
     finally:
         for _, tasks in pending:  # only left here when the run is being torn down
             for task in tasks:

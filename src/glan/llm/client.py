@@ -81,9 +81,10 @@ class LLMClient:
                     self.stats.errors += 1
                     raise BackendError(f"gave up after {attempt + 1} tries: {e}") from None
                 self.stats.retries += 1
-                delay = min(self.max_backoff_s, self.backoff_s * 2**attempt)
-                delay = e.retry_after if e.retry_after is not None else delay * random.uniform(0.5, 1)
-                await asyncio.sleep(delay)
+                delay = self.backoff_s * 2**attempt * random.uniform(0.5, 1)
+                if e.retry_after is not None:
+                    delay = e.retry_after
+                await asyncio.sleep(min(self.max_backoff_s, delay))
             except BackendError:
                 self.stats.errors += 1
                 raise
