@@ -156,24 +156,13 @@ class Pipeline:
         model = self.cfg.llm_for(cfg).model
         disciplines = self.run.stage("disciplines")
         n = count_lines(disciplines)
+        first = SubjectDraftStage if cfg.mode == "two_call" else SubjectsJsonStage
+        stage = first(cfg, model, self.cfg.seed)
+        await self._stage_to_file(stage, disciplines, Discipline, n * cfg.samples, cfg)
         if cfg.mode == "two_call":
-            await self._stage_to_file(
-                SubjectDraftStage(cfg, model, self.cfg.seed),
-                disciplines,
-                Discipline,
-                n * cfg.samples,
-                cfg,
-            )
-            src, src_model = self.run.stage("subject_drafts"), SubjectDraft
-            await self._stage_to_file(SubjectConvertStage(cfg, model), src, src_model, count_lines(src), cfg)
-        else:
-            await self._stage_to_file(
-                SubjectsJsonStage(cfg, model, self.cfg.seed),
-                disciplines,
-                Discipline,
-                n * cfg.samples,
-                cfg,
-            )
+            drafts = self.run.stage("subject_drafts")
+            convert = SubjectConvertStage(cfg, model)
+            await self._stage_to_file(convert, drafts, SubjectDraft, count_lines(drafts), cfg)
         samples = read_jsonl(self.run.stage("subject_samples"), Subject)
         with JsonlWriter(self.run.stage("subjects")) as w:
             for s in merge_subjects(samples, cfg.max_per_discipline):

@@ -20,18 +20,20 @@ class Record(BaseModel):
     id: str
 
 
-class Discipline(Record):
-    field: str
-    sub_field: str
-    discipline: str
-
-
 class Lineage(Record):
     """Fields every record below a discipline carries, so each one reads on its own."""
 
     field: str
     sub_field: str
     discipline: str
+
+    def lineage(self) -> dict[str, str]:
+        """field / sub_field / discipline, to pass on to the records made from this one."""
+        return {"field": self.field, "sub_field": self.sub_field, "discipline": self.discipline}
+
+
+class Discipline(Lineage):
+    pass
 
 
 class SubjectDraft(Lineage):

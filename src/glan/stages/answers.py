@@ -8,15 +8,14 @@ from glan.config import AnswersConfig
 from glan.errors import ParseError
 from glan.llm.base import ChatRequest, ChatResponse
 from glan.records import InstructionPair, Question, Record, lineage_id
-from glan.stages.base import Job, Stage, seed_for
+from glan.stages.base import Job, SeededStage, seed_for
 
 
-class AnswerStage(Stage):
+class AnswerStage(SeededStage):
     name = "pairs"
     output = InstructionPair
 
-    def __init__(self, cfg: AnswersConfig, model: str, seed: int) -> None:
-        self.cfg, self.model, self.seed = cfg, model, seed
+    cfg: AnswersConfig
 
     def jobs(self, item: Question) -> Iterable[Job]:
         messages = [{"role": "user", "content": item.question}]
@@ -41,9 +40,7 @@ class AnswerStage(Stage):
             InstructionPair(
                 id=lineage_id("pair", q.id, self.seed),
                 question_id=q.id,
-                field=q.field,
-                sub_field=q.sub_field,
-                discipline=q.discipline,
+                **q.lineage(),
                 subject=q.subject,
                 level=q.level,
                 difficulty=q.difficulty,

@@ -41,6 +41,13 @@ class Stage:
         yield from records
 
 
+class SeededStage(Stage):
+    """A stage configured by its step settings, the model it asks, and the run seed."""
+
+    def __init__(self, cfg: Any, model: str, seed: int) -> None:
+        self.cfg, self.model, self.seed = cfg, model, seed
+
+
 def seed_for(*parts: object) -> int:
     """A request seed from lineage parts: reproducible, and different per sample."""
     return int(lineage_id("seed", *parts)[:8], 16)

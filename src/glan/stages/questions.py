@@ -12,7 +12,7 @@ from glan.config import QuestionsConfig
 from glan.errors import ParseError
 from glan.llm.base import ChatRequest, ChatResponse
 from glan.records import Question, Record, Syllabus, lineage_id
-from glan.stages.base import Job, Stage, parse_json, seed_for, strict_schema
+from glan.stages.base import Job, SeededStage, parse_json, seed_for, strict_schema
 from glan.stages.sampler import ConceptSample, sample_concepts
 from glan.stages.syllabus import render_syllabus
 
@@ -50,12 +50,11 @@ def question_prompt(sample: ConceptSample) -> str:
     return body + TAIL
 
 
-class QuestionStage(Stage):
+class QuestionStage(SeededStage):
     name = "questions"
     output = Question
 
-    def __init__(self, cfg: QuestionsConfig, model: str, seed: int) -> None:
-        self.cfg, self.model, self.seed = cfg, model, seed
+    cfg: QuestionsConfig
 
     def jobs(self, item: Syllabus) -> Iterable[Job]:
         system = SYSTEM.format(discipline=item.discipline, syllabus=render_syllabus(item))
@@ -84,9 +83,7 @@ class QuestionStage(Stage):
         return [
             Question(
                 id=lineage_id("question", item.id, self.seed, job.context["index"]),
-                field=item.field,
-                sub_field=item.sub_field,
-                discipline=item.discipline,
+                **item.lineage(),
                 syllabus_id=item.id,
                 subject=item.subject,
                 level=item.level,

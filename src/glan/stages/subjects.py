@@ -15,7 +15,7 @@ from glan.config import SubjectsConfig
 from glan.errors import ParseError
 from glan.llm.base import ChatRequest, ChatResponse
 from glan.records import Discipline, Record, Subject, SubjectDraft, lineage_id
-from glan.stages.base import Job, Stage, parse_json, seed_for, strict_schema
+from glan.stages.base import Job, SeededStage, Stage, parse_json, seed_for, strict_schema
 
 EXPERT_PROMPT = (
     "Act as an education expert in {discipline} ({field} > {sub_field}). Design a list of "
@@ -53,9 +53,7 @@ def _to_subjects(owner: Discipline | SubjectDraft, items: list[SubjectItem]) -> 
         out.append(
             Subject(
                 id=lineage_id("subject", owner.discipline, normalize_name(name)),
-                field=owner.field,
-                sub_field=owner.sub_field,
-                discipline=owner.discipline,
+                **owner.lineage(),
                 subject=name,
                 level=" ".join(it.level.split()) or "unspecified",
                 subtopics=[s.strip() for s in it.subtopics if s.strip()],
@@ -69,9 +67,8 @@ def normalize_name(name: str) -> str:
     return " ".join(re.sub(r"[^\w\s]", " ", name.casefold()).split())
 
 
-class _Sampled(Stage):
-    def __init__(self, cfg: SubjectsConfig, model: str, seed: int) -> None:
-        self.cfg, self.model, self.seed = cfg, model, seed
+class _Sampled(SeededStage):
+    cfg: SubjectsConfig
 
     def _expert_request(self, d: Discipline, sample: int, schema: bool) -> ChatRequest:
         prompt = EXPERT_PROMPT.format(discipline=d.discipline, field=d.field, sub_field=d.sub_field)
@@ -116,9 +113,7 @@ class SubjectDraftStage(_Sampled):
         return [
             SubjectDraft(
                 id=lineage_id("draft", d.id, self.seed, job.context["sample"]),
-                field=d.field,
-                sub_field=d.sub_field,
-                discipline=d.discipline,
+                **d.lineage(),
                 sample=job.context["sample"],
                 text=response.text,
                 model=self.model,

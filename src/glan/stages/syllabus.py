@@ -10,7 +10,7 @@ from glan.config import SyllabusConfig
 from glan.errors import ParseError
 from glan.llm.base import ChatRequest, ChatResponse
 from glan.records import ClassSession, Record, Subject, Syllabus, lineage_id
-from glan.stages.base import Job, Stage, parse_json, seed_for, strict_schema
+from glan.stages.base import Job, SeededStage, parse_json, seed_for, strict_schema
 
 PROMPT = (
     "You are an expert teacher of {discipline}. Design the syllabus of a course on "
@@ -39,12 +39,12 @@ def syllabus_schema(lo: int, hi: int) -> dict:
     return schema
 
 
-class SyllabusStage(Stage):
+class SyllabusStage(SeededStage):
     name = "syllabi"
     output = Syllabus
 
     def __init__(self, cfg: SyllabusConfig, model: str, seed: int) -> None:
-        self.cfg, self.model, self.seed = cfg, model, seed
+        super().__init__(cfg, model, seed)
         self.schema = syllabus_schema(cfg.min_sessions, cfg.max_sessions)
 
     def jobs(self, item: Subject) -> Iterable[Job]:
@@ -85,9 +85,7 @@ class SyllabusStage(Stage):
         return [
             Syllabus(
                 id=lineage_id("syllabus", item.id, self.seed),
-                field=item.field,
-                sub_field=item.sub_field,
-                discipline=item.discipline,
+                **item.lineage(),
                 subject=item.subject,
                 level=item.level,
                 subtopics=item.subtopics,

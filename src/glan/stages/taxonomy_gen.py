@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 from glan.config import TaxonomyGenConfig
 from glan.llm.base import ChatRequest, ChatResponse
 from glan.records import Record, lineage_id
-from glan.stages.base import Job, Stage, parse_json, seed_for, strict_schema
+from glan.stages.base import Job, SeededStage, parse_json, seed_for, strict_schema
 
 
 class TaxonomyNode(Record):
@@ -32,12 +32,12 @@ PROMPTS = (
 )
 
 
-class TaxonomyStage(Stage):
+class TaxonomyStage(SeededStage):
     name = "taxonomy_nodes"
     output = TaxonomyNode
 
     def __init__(self, cfg: TaxonomyGenConfig, model: str, seed: int) -> None:
-        self.cfg, self.model, self.seed = cfg, model, seed
+        super().__init__(cfg, model, seed)
         self.limits = (cfg.max_fields, cfg.max_sub_fields, cfg.max_disciplines)
 
     def jobs(self, item: TaxonomyNode) -> Iterable[Job]:
