@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from itertools import islice
@@ -48,31 +47,6 @@ def batched(records: Iterable[Record], size: int) -> Iterator[list[Record]]:
     it = iter(records)
     while batch := list(islice(it, size)):
         yield batch
-
-
-class Timed:
-    """Wraps a record stream and adds the seconds spent producing it to `seconds[name]`.
-
-    Since steps are chained generators, a step's own time is its total minus its input's.
-    """
-
-    def __init__(self, name: str, records: Iterable[Record], seconds: dict[str, float]) -> None:
-        self.name, self.records, self.seconds = name, records, seconds
-        self.count = 0
-
-    def __iter__(self) -> Iterator[Record]:
-        it = iter(self.records)
-        clock = time.perf_counter
-        while True:
-            t0 = clock()
-            try:
-                rec = next(it)
-            except StopIteration:
-                self.seconds[self.name] = self.seconds.get(self.name, 0.0) + clock() - t0
-                return
-            self.seconds[self.name] = self.seconds.get(self.name, 0.0) + clock() - t0
-            self.count += 1
-            yield rec
 
 
 def run_steps(records: Iterable[Record], steps: list[Step], removed: Removed) -> Iterator[Record]:

@@ -81,7 +81,17 @@ class DedupConfig(_Model):
     shingle: int = Field(default=1, ge=1, le=5, description="words per MinHash shingle")
     num_perm: int = Field(default=60, ge=4, le=512)
     bands: int = Field(default=20, ge=1, le=512)
-    max_candidates: int = Field(default=64, ge=1, description="ROUGE-L checks per pair at most")
+    max_candidates: int = Field(default=32, ge=1, description="ROUGE-L checks per pair at most")
+    jaccard_margin: float = Field(
+        default=0.15,
+        ge=0,
+        le=1,
+        description="candidates whose MinHash Jaccard estimate is this far below the ROUGE-L "
+        "bound t/(2-t) are skipped without a ROUGE-L check",
+    )
+    max_bucket: int = Field(
+        default=16, ge=1, description="pairs looked at per LSH bucket (bounds hot buckets)"
+    )
     seed: int = 1
 
     @model_validator(mode="after")

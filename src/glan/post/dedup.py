@@ -59,13 +59,16 @@ class _Runs:
             order = np.argsort(k, kind="stable")
             self.runs.append((k[order], v[order]))
 
-    def lookup(self, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """All (query position, value) with keys[...] == q[position]."""
+    def lookup(self, q: np.ndarray, cap: int) -> tuple[np.ndarray, np.ndarray]:
+        """(query position, value) with keys[...] == q[position], at most `cap` per key and run.
+
+        The cap bounds the work for hot buckets (text every pair shares, e.g. a question stem).
+        """
         qs, vs = [], []
         for keys, vals in self.runs:
             lo = np.searchsorted(keys, q, "left")
             hi = np.searchsorted(keys, q, "right")
-            cnt = hi - lo
+            cnt = np.minimum(hi - lo, cap)
             hit = np.nonzero(cnt)[0]
             if not len(hit):
                 continue
@@ -83,19 +86,24 @@ class _Runs:
 class _TokenStore:
     """Token hashes of kept pairs, concatenated in one growing uint32 array."""
 
-    def __init__(self) -> None:
+    def __init__(self, num_perm: int) -> None:
         self.data = np.empty(1 << 16, dtype=np.uint32)
+        self.sigs = np.empty((1 << 10, num_perm), dtype=np.uint16)
         self.offsets = [0]
         self.ids: list[str] = []
 
-    def add(self, rid: str, toks: list[int]) -> int:
+    def add(self, rid: str, toks: list[int], sig: np.ndarray) -> int:
         start, end = self.offsets[-1], self.offsets[-1] + len(toks)
         if end > len(self.data):
             self.data = np.resize(self.data, max(end, 2 * len(self.data)))
         self.data[start:end] = toks
         self.offsets.append(end)
+        i = len(self.ids)
+        if i >= len(self.sigs):
+            self.sigs = np.concatenate([self.sigs, np.empty_like(self.sigs)])
+        self.sigs[i] = sig
         self.ids.append(rid)
-        return len(self.ids) - 1
+        return i
 
     def get(self, i: int) -> list[int]:
         return self.data[self.offsets[i] : self.offsets[i + 1]].tolist()
@@ -138,7 +146,9 @@ class NearDedup:
         self.rows = cfg.num_perm // cfg.bands
         self.band_salt = rng.integers(1, 2**63, cfg.bands, dtype=np.uint64)
         self.index = _Runs()
-        self.store = _TokenStore()
+        self.store = _TokenStore(cfg.num_perm)
+        # ROUGE-L F >= t implies a word-set Jaccard of about t / (2 - t) or more
+        self.min_jaccard = cfg.rouge_l_threshold / (2 - cfg.rouge_l_threshold) - cfg.jaccard_margin
         self.checks = 0
 
     def _shingles(self, toks: list[str]) -> set[int]:
@@ -147,23 +157,27 @@ class NearDedup:
             return {hash(t) for t in toks} if k == 1 else {hash(tuple(toks))}
         return {hash(tuple(toks[i : i + k])) for i in range(len(toks) - k + 1)}
 
-    def band_keys(self, shingle_sets: list[set[int]]) -> np.ndarray:
-        """(docs, bands) uint64 LSH keys from MinHash signatures; docs without words get 0."""
+    def band_keys(self, shingle_sets: list[set[int]]) -> tuple[np.ndarray, np.ndarray]:
+        """(docs, bands) uint64 LSH keys, and (docs, num_perm) 16-bit MinHash signatures.
+
+        Docs without words get key 0 and take no part."""
         lens = np.fromiter((len(s) for s in shingle_sets), np.int64, len(shingle_sets))
         flat = np.fromiter((x for s in shingle_sets for x in s), np.int64, int(lens.sum())).view(np.uint64)
         keys = np.zeros((len(shingle_sets), self.cfg.bands), dtype=np.uint64)
+        sig16 = np.zeros((len(shingle_sets), self.cfg.num_perm), dtype=np.uint16)
         nz = np.nonzero(lens)[0]
         if not len(flat):
-            return keys
+            return keys, sig16
         hv = (flat[:, None] * self.a[None, :] + self.b[None, :]) >> np.uint64(32)
         starts = np.concatenate([[0], np.cumsum(lens)[:-1]])[nz]
         sig = np.minimum.reduceat(hv, starts, axis=0)  # (docs with words, num_perm)
+        sig16[nz] = sig.astype(np.uint16)
         sig = sig.reshape(len(nz), self.cfg.bands, self.rows)
         acc = np.zeros((len(nz), self.cfg.bands), dtype=np.uint64)
         for r in range(self.rows):
             acc = acc * np.uint64(0x100000001B3) + sig[:, :, r]
         keys[nz] = (acc ^ self.band_salt[None, :]) | np.uint64(1)
-        return keys
+        return keys, sig16
 
     def run(self, records: Iterable[Record], removed: Removed) -> Iterator[Record]:
         for batch in batched(records, self.batch_size):
@@ -172,52 +186,64 @@ class NearDedup:
     def _run_batch(self, batch: list[Record], removed: Removed) -> Iterator[Record]:
         cfg, store = self.cfg, self.store
         toks = [_text_tokens(r, cfg.near_on) for r in batch]
-        keys = self.band_keys([self._shingles(t) for t in toks])
-        qpos, cand = self.index.lookup(keys.ravel())
-        qdoc = qpos // cfg.bands
-        order = np.argsort(qdoc, kind="stable")
-        qdoc, cand = qdoc[order], cand[order]
-        bounds = np.searchsorted(qdoc, np.arange(len(batch) + 1))
-        local: dict[int, list[int]] = {}  # band key -> kept store ids from this batch
-        kept_keys, kept_ids = [], []
+        keys, sigs = self.band_keys([self._shingles(t) for t in toks])
+        qdoc, cand = self._candidates(keys, sigs)
+        bounds = np.searchsorted(qdoc, np.arange(len(batch) + 1)).tolist()
+        cand_l = cand.tolist()
+        sid_of = [-1] * len(batch)  # store id of each pair of this batch that was kept
+        kept = []
         for d, rec in enumerate(batch):
-            row = keys[d]
-            found = cand[bounds[d] : bounds[d + 1]].tolist()
-            if row[0]:
-                for k in row.tolist():
-                    found.extend(local.get(k, ()))
+            found = [c if c >= 0 else sid_of[-1 - c] for c in cand_l[bounds[d] : bounds[d + 1]]]
             th = [h & _M32 for h in map(hash, toks[d])]
-            match = self._verify(th, found) if found else None
+            match = self._verify(th, [c for c in found if c >= 0]) if found else None
             if match is not None:
                 sid, score = match
-                removed.drop(
-                    rec,
-                    self.name,
-                    "near duplicate",
-                    {"id": store.ids[sid], "rouge_l": round(score, 4)},
-                )
+                info = {"id": store.ids[sid], "rouge_l": round(score, 4)}
+                removed.drop(rec, self.name, "near duplicate", info)
                 continue
-            sid = store.add(rec["id"], th)
-            if row[0]:
-                for k in row.tolist():
-                    local.setdefault(k, []).append(sid)
-                kept_keys.append(row)
-                kept_ids.append(sid)
+            sid_of[d] = store.add(rec["id"], th, sigs[d])
+            if keys[d, 0]:
+                kept.append(d)
             yield rec
-        if kept_keys:
-            ks = np.stack(kept_keys)
-            vs = np.repeat(np.asarray(kept_ids, dtype=np.uint32), cfg.bands)
-            self.index.add(ks.ravel(), vs)
+        if kept:
+            ids = np.asarray([sid_of[d] for d in kept], dtype=np.uint32)
+            self.index.add(keys[kept].ravel(), np.repeat(ids, cfg.bands))
+
+    def _candidates(self, keys: np.ndarray, sigs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per doc of the batch, the pairs before it that share an LSH band and whose
+        estimated Jaccard passes min_jaccard: store ids (>= 0) of earlier batches, and
+        -1 - d for doc d of this batch. Sorted by doc, most shared bands first."""
+        cfg, n = self.cfg, len(keys)
+        qpos, prior = self.index.lookup(keys.ravel(), cfg.max_bucket)
+        q1, c1 = qpos // cfg.bands, prior.astype(np.int64)
+        ok1 = (sigs[q1] == self.store.sigs[prior]).mean(axis=1) >= self.min_jaccard
+        # within the batch: each doc against the first max_bucket docs of each bucket
+        flat = keys.ravel()
+        doc = np.repeat(np.arange(n), cfg.bands)[flat != 0]
+        flat = flat[flat != 0]
+        order = np.lexsort((doc, flat))
+        fk, fd = flat[order], doc[order]
+        gstart = np.searchsorted(fk, fk, "left")
+        cnt = np.minimum(np.arange(len(fk)) - gstart, cfg.max_bucket)
+        total = int(cnt.sum())
+        q2 = np.repeat(fd, cnt)
+        a = fd[np.repeat(gstart - np.cumsum(cnt) + cnt, cnt) + np.arange(total)]
+        ok2 = (sigs[q2] == sigs[a]).mean(axis=1) >= self.min_jaccard if total else q2 > 0
+        qd = np.concatenate([q1[ok1], q2[ok2]])
+        cand = np.concatenate([c1[ok1], -1 - a[ok2]])
+        if not len(qd):
+            return qd, cand
+        pair, count = np.unique((qd << 33) | (cand + (1 << 32)), return_counts=True)
+        qd, cand = pair >> 33, (pair & ((1 << 33) - 1)) - (1 << 32)
+        order = np.lexsort((-count, qd))
+        qd, cand = qd[order], cand[order]
+        keep = np.arange(len(qd)) - np.searchsorted(qd, qd, "left") < cfg.max_candidates
+        return qd[keep], cand[keep]
 
     def _verify(self, th: list[int], found: list[int]) -> tuple[int, float] | None:
-        if len(found) > 1:
-            counts: dict[int, int] = {}
-            for c in found:
-                counts[c] = counts.get(c, 0) + 1
-            found = sorted(counts, key=counts.__getitem__, reverse=True)
         masks, m = _lcs_masks(th), len(th)
         thr = self.cfg.rouge_l_threshold
-        for sid in found[: self.cfg.max_candidates]:
+        for sid in found:  # each source already capped at max_candidates
             other = self.store.get(sid)
             self.checks += 1
             total = m + len(other)

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Iterator
 from glan.errors import ConfigError
 from glan.post.base import Record, Removed
 from glan.post.config import FilterConfig
-from glan.post.normalize import lcs_len, prompt_tokens, response_tokens
+from glan.post.normalize import lcs_len, prompt_text, prompt_tokens, response_tokens
 
 Check = Callable[[Record], str | None]
 
@@ -20,6 +20,14 @@ def _compile(patterns: list[str], what: str) -> re.Pattern[str] | None:
         return re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE | re.MULTILINE)
     except re.error as exc:
         raise ConfigError(f"bad {what} pattern: {exc}") from exc
+
+
+def _words(rec: Record, key: str, text: str) -> int:
+    """Whitespace-separated words (cached on the record): cheap, used for length bounds."""
+    n = rec.get(key)
+    if n is None:
+        n = rec[key] = len(text.split())
+    return n
 
 
 def make_checks(cfg: FilterConfig) -> dict[str, Check]:
@@ -35,7 +43,7 @@ def make_checks(cfg: FilterConfig) -> dict[str, Check]:
         return "finish_reason=length" if fr == "length" else None
 
     def instruction_length(rec: Record) -> str | None:
-        n = len(prompt_tokens(rec))
+        n = _words(rec, "_pw", prompt_text(rec))
         if n < cfg.instruction_min_words:
             return f"{n} words < {cfg.instruction_min_words}"
         if n > cfg.instruction_max_words:
@@ -43,7 +51,7 @@ def make_checks(cfg: FilterConfig) -> dict[str, Check]:
         return None
 
     def response_length(rec: Record) -> str | None:
-        n = len(response_tokens(rec))
+        n = _words(rec, "_rw", rec["response"])
         if n < cfg.response_min_words:
             return f"{n} words < {cfg.response_min_words}"
         if n > cfg.response_max_words:
@@ -51,14 +59,16 @@ def make_checks(cfg: FilterConfig) -> dict[str, Check]:
         return None
 
     def refusal_check(rec: Record) -> str | None:
-        if refusal is None or len(response_tokens(rec)) > cfg.refusal_max_words:
+        if refusal is None or _words(rec, "_rw", rec["response"]) > cfg.refusal_max_words:
             return None
         m = refusal.search(rec["response"])
         return f"refusal: {m.group(0)[:60]!r}" if m else None
 
     def repeats_question(rec: Record) -> str | None:
+        if _words(rec, "_rw", rec["response"]) > 2 * _words(rec, "_pw", prompt_text(rec)) + 5:
+            return None
         r, p = response_tokens(rec), prompt_tokens(rec)
-        if not r or not p or len(r) > 2 * len(p) + 5:
+        if not r or not p:
             return None
         share = lcs_len(r, p) / len(r)
         return (
