@@ -35,7 +35,7 @@ def test_real_model_end_to_end(tmp_path: Path) -> None:
             "subjects.mode=json",
             "subjects.samples=1",
             "subjects.max_per_discipline=1",
-            "subjects.max_tokens=400",
+            "subjects.max_tokens=600",
             "syllabus.min_sessions=3",
             "syllabus.max_sessions=5",
             "syllabus.max_tokens=900",

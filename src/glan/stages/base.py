@@ -71,20 +71,61 @@ def strict_schema(model: type[BaseModel]) -> dict[str, Any]:
     return schema
 
 
-def parse_json(text: str, model: type[BaseModel]) -> Any:
-    """Validate a JSON reply (tolerating ```json fences) or raise ParseError with the reason."""
+def _closed(prefix: str) -> str | None:
+    """`prefix` with its open strings/brackets closed, or None when it ends mid-string."""
+    stack, in_str, esc = [], False, False
+    for ch in prefix:
+        if in_str:
+            esc, in_str = (False, in_str) if esc else (ch == "\\", ch != '"')
+        elif ch == '"':
+            in_str = True
+        elif ch in "[{":
+            stack.append("]" if ch == "[" else "}")
+        elif ch in "]}" and stack:
+            stack.pop()
+    return None if in_str else prefix + "".join(reversed(stack))
+
+
+def salvage_json(body: str) -> Any:
+    """The longest prefix of a cut-off JSON text that ends after a complete object, closed."""
+    for end in [i for i, ch in enumerate(body) if ch == "}"][::-1][:64]:
+        text = _closed(body[: end + 1])
+        if text is not None:
+            try:
+                return json.loads(text)
+            except json.JSONDecodeError:
+                continue
+    return None
+
+
+def parse_json(text: str, model: type[BaseModel], truncated: bool = False) -> Any:
+    """Validate a JSON reply (tolerating ```json fences) or raise ParseError with the reason.
+
+    A reply cut off at max_tokens (`truncated`) keeps its complete leading items, if those
+    validate on their own."""
     body = text.strip()
     if body.startswith("```"):
         body = body.split("\n", 1)[1] if "\n" in body else ""
         body = body.rsplit("```", 1)[0]
-    start, end = body.find("{"), body.rfind("}")
-    if start < 0 or end < start:
+    start = body.find("{")
+    if start < 0:
         raise ParseError("the reply holds no JSON object")
+    body = body[start:]
     try:
-        return model.model_validate(json.loads(body[start : end + 1]))
+        data = json.loads(body[: body.rfind("}") + 1])
     except json.JSONDecodeError as e:
-        raise ParseError(f"invalid JSON: {e}") from None
+        data = salvage_json(body) if truncated else None
+        if data is None:
+            cut = " (the reply was cut off at max_tokens: be more concise)" if truncated else ""
+            raise ParseError(f"invalid JSON: {e}{cut}") from None
+    try:
+        return model.model_validate(data)
     except ValidationError as e:
         first = e.errors()[0]
         loc = ".".join(str(x) for x in first["loc"]) or "(root)"
         raise ParseError(f"{loc}: {first['msg']}") from None
+
+
+def parse_reply(response: ChatResponse, model: type[BaseModel]) -> Any:
+    """parse_json on a response, salvaging what it can when it was cut off at max_tokens."""
+    return parse_json(response.text, model, truncated=response.finish_reason == "length")

@@ -12,7 +12,7 @@ from glan.config import QuestionsConfig
 from glan.errors import ParseError
 from glan.llm.base import ChatRequest, ChatResponse
 from glan.records import Question, Record, Syllabus, lineage_id
-from glan.stages.base import Job, SeededStage, parse_json, seed_for, strict_schema
+from glan.stages.base import Job, SeededStage, parse_reply, seed_for, strict_schema
 from glan.stages.sampler import ConceptSample, sample_concepts
 from glan.stages.syllabus import render_syllabus
 
@@ -75,7 +75,7 @@ class QuestionStage(SeededStage):
             yield Job(item, request, {"index": i, "sample": sample})
 
     def parse(self, job: Job, response: ChatResponse) -> list[Record]:
-        text = " ".join(parse_json(response.text, QuestionDraft).question.split())
+        text = " ".join(parse_reply(response, QuestionDraft).question.split())
         if len(text) < 10:
             raise ParseError("the question is too short to be a homework question")
         item: Syllabus = job.item

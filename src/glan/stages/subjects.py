@@ -15,7 +15,7 @@ from glan.config import SubjectsConfig
 from glan.errors import ParseError
 from glan.llm.base import ChatRequest, ChatResponse
 from glan.records import Discipline, Record, Subject, SubjectDraft, lineage_id
-from glan.stages.base import Job, SeededStage, Stage, parse_json, seed_for, strict_schema
+from glan.stages.base import Job, SeededStage, Stage, parse_reply, seed_for, strict_schema
 
 EXPERT_PROMPT = (
     "Act as an education expert in {discipline} ({field} > {sub_field}). Design a list of "
@@ -93,7 +93,7 @@ class SubjectsJsonStage(_Sampled):
             yield Job(item, self._expert_request(item, s, schema=True))
 
     def parse(self, job: Job, response: ChatResponse) -> list[Record]:
-        return list(_to_subjects(job.item, parse_json(response.text, SubjectList).subjects))
+        return list(_to_subjects(job.item, parse_reply(response, SubjectList).subjects))
 
 
 class SubjectDraftStage(_Sampled):
@@ -146,7 +146,7 @@ class SubjectConvertStage(Stage):
         )
 
     def parse(self, job: Job, response: ChatResponse) -> list[Record]:
-        return list(_to_subjects(job.item, parse_json(response.text, SubjectList).subjects))
+        return list(_to_subjects(job.item, parse_reply(response, SubjectList).subjects))
 
 
 def merge_subjects(subjects: Iterable[Subject], max_per_discipline: int | None) -> Iterator[Subject]:

@@ -10,7 +10,7 @@ from glan.config import SyllabusConfig
 from glan.errors import ParseError
 from glan.llm.base import ChatRequest, ChatResponse
 from glan.records import ClassSession, Record, Subject, Syllabus, lineage_id
-from glan.stages.base import Job, SeededStage, parse_json, seed_for, strict_schema
+from glan.stages.base import Job, SeededStage, parse_reply, seed_for, strict_schema
 
 PROMPT = (
     "You are an expert teacher of {discipline}. Design the syllabus of a course on "
@@ -70,7 +70,7 @@ class SyllabusStage(SeededStage):
         )
 
     def parse(self, job: Job, response: ChatResponse) -> list[Record]:
-        draft = parse_json(response.text, SyllabusDraft)
+        draft = parse_reply(response, SyllabusDraft)
         sessions = []
         for s in draft.sessions:
             concepts = list(dict.fromkeys(c.strip() for c in s.key_concepts if c.strip()))

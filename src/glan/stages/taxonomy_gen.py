@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 from glan.config import TaxonomyGenConfig
 from glan.llm.base import ChatRequest, ChatResponse
 from glan.records import Record, lineage_id
-from glan.stages.base import Job, SeededStage, parse_json, seed_for, strict_schema
+from glan.stages.base import Job, SeededStage, parse_reply, seed_for, strict_schema
 
 
 class TaxonomyNode(Record):
@@ -58,6 +58,6 @@ class TaxonomyStage(SeededStage):
 
     def parse(self, job: Job, response: ChatResponse) -> list[Record]:
         node: TaxonomyNode = job.item
-        names = [" ".join(n.split()) for n in parse_json(response.text, Names).items]
+        names = [" ".join(n.split()) for n in parse_reply(response, Names).items]
         names = list(dict.fromkeys(n for n in names if n))[: self.limits[len(node.path)]]
         return [TaxonomyNode(id=lineage_id("taxonomy", *node.path, n), path=[*node.path, n]) for n in names]
