@@ -79,25 +79,30 @@ class DedupConfig(_Model):
     near_on: Literal["instruction", "instruction+response"] = "instruction"
     rouge_l_threshold: float = Field(default=0.7, gt=0, le=1)
     shingle: int = Field(default=1, ge=1, le=5, description="words per MinHash shingle")
-    num_perm: int = Field(default=60, ge=4, le=512)
-    bands: int = Field(default=20, ge=1, le=512)
+    num_perm: int = Field(
+        default=120, ge=4, le=512, description="MinHash length (all of it estimates Jaccard)"
+    )
+    bands: int = Field(default=20, ge=1, le=512, description="LSH bands")
+    rows: int = Field(default=3, ge=1, le=64, description="MinHash values per LSH band")
     max_candidates: int = Field(default=32, ge=1, description="ROUGE-L checks per pair at most")
     jaccard_margin: float = Field(
-        default=0.15,
+        default=0.1,
         ge=0,
         le=1,
         description="candidates whose MinHash Jaccard estimate is this far below the ROUGE-L "
         "bound t/(2-t) are skipped without a ROUGE-L check",
     )
     max_bucket: int = Field(
-        default=16, ge=1, description="pairs looked at per LSH bucket (bounds hot buckets)"
+        default=8, ge=1, description="earliest pairs looked at per LSH bucket (bounds hot buckets)"
     )
     seed: int = 1
 
     @model_validator(mode="after")
     def _bands_divide(self) -> DedupConfig:
-        if self.num_perm % self.bands:
-            raise ValueError(f"num_perm ({self.num_perm}) must be a multiple of bands ({self.bands})")
+        if self.bands * self.rows > self.num_perm:
+            raise ValueError(
+                f"bands x rows ({self.bands} x {self.rows}) must not exceed num_perm ({self.num_perm})"
+            )
         return self
 
 

@@ -13,7 +13,7 @@ import numpy as np
 
 from glan.post.base import Record, Removed, batched
 from glan.post.config import DedupConfig
-from glan.post.normalize import prompt_tokens, response_tokens
+from glan.post.normalize import lcs_masks, lcs_with_masks, prompt_tokens, response_tokens
 
 _M32 = 0xFFFFFFFF
 
@@ -60,15 +60,17 @@ class _Runs:
             self.runs.append((k[order], v[order]))
 
     def lookup(self, q: np.ndarray, cap: int) -> tuple[np.ndarray, np.ndarray]:
-        """(query position, value) with keys[...] == q[position], at most `cap` per key and run.
+        """(query position, value) with keys[...] == q[position], at most `cap` per key.
 
         The cap bounds the work for hot buckets (text every pair shares, e.g. a question stem).
         """
         qs, vs = [], []
+        left = np.full(len(q), cap, dtype=np.int64)  # the cap holds across runs, oldest first
         for keys, vals in self.runs:
             lo = np.searchsorted(keys, q, "left")
             hi = np.searchsorted(keys, q, "right")
-            cnt = np.minimum(hi - lo, cap)
+            cnt = np.minimum(hi - lo, left)
+            left -= cnt
             hit = np.nonzero(cnt)[0]
             if not len(hit):
                 continue
@@ -109,25 +111,6 @@ class _TokenStore:
         return self.data[self.offsets[i] : self.offsets[i + 1]].tolist()
 
 
-def _lcs_masks(a: list[int]) -> dict[int, int]:
-    masks: dict[int, int] = {}
-    for i, t in enumerate(a):
-        masks[t] = masks.get(t, 0) | (1 << i)
-    return masks
-
-
-def _lcs(masks: dict[int, int], m: int, b: list[int]) -> int:
-    full = (1 << m) - 1
-    v = full
-    get = masks.get
-    for t in b:
-        u = get(t)
-        if u:
-            u &= v
-            v = ((v + u) | (v - u)) & full
-    return m - v.bit_count()
-
-
 class NearDedup:
     """Keeps the first of each group of pairs with ROUGE-L F >= threshold (Self-Instruct).
 
@@ -143,7 +126,7 @@ class NearDedup:
         rng = np.random.default_rng(cfg.seed)
         self.a = rng.integers(1, 2**63, cfg.num_perm, dtype=np.uint64) | np.uint64(1)
         self.b = rng.integers(0, 2**63, cfg.num_perm, dtype=np.uint64)
-        self.rows = cfg.num_perm // cfg.bands
+        self.rows = cfg.rows
         self.band_salt = rng.integers(1, 2**63, cfg.bands, dtype=np.uint64)
         self.index = _Runs()
         self.store = _TokenStore(cfg.num_perm)
@@ -172,7 +155,7 @@ class NearDedup:
         starts = np.concatenate([[0], np.cumsum(lens)[:-1]])[nz]
         sig = np.minimum.reduceat(hv, starts, axis=0)  # (docs with words, num_perm)
         sig16[nz] = sig.astype(np.uint16)
-        sig = sig.reshape(len(nz), self.cfg.bands, self.rows)
+        sig = sig[:, : self.cfg.bands * self.rows].reshape(len(nz), self.cfg.bands, self.rows)
         acc = np.zeros((len(nz), self.cfg.bands), dtype=np.uint64)
         for r in range(self.rows):
             acc = acc * np.uint64(0x100000001B3) + sig[:, :, r]
@@ -241,7 +224,7 @@ class NearDedup:
         return qd[keep], cand[keep]
 
     def _verify(self, th: list[int], found: list[int]) -> tuple[int, float] | None:
-        masks, m = _lcs_masks(th), len(th)
+        masks, m = lcs_masks(th), len(th)
         thr = self.cfg.rouge_l_threshold
         for sid in found:  # each source already capped at max_candidates
             other = self.store.get(sid)
@@ -249,7 +232,7 @@ class NearDedup:
             total = m + len(other)
             if not total or 2.0 * min(m, len(other)) / total < thr:
                 continue  # length alone rules it out
-            score = 2.0 * _lcs(masks, m, other) / total
+            score = 2.0 * lcs_with_masks(masks, m, other) / total
             if score >= thr:
                 return sid, score
         return None

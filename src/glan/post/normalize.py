@@ -57,14 +57,19 @@ def public(rec: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in rec.items() if not k.startswith("_")}
 
 
+def lcs_masks(a: list[Any]) -> dict[Any, int]:
+    """Match masks of a sequence: token -> bit set of its positions (for `lcs_with_masks`)."""
+    masks: dict[Any, int] = {}
+    for i, t in enumerate(a):
+        masks[t] = masks.get(t, 0) | (1 << i)
+    return masks
+
+
 def lcs_len(a: list[Any], b: list[Any]) -> int:
     """Length of the longest common subsequence, bit-parallel (Hyyro 2004): O(len(b)) int ops."""
     if not a or not b:
         return 0
-    masks: dict[Any, int] = {}
-    for i, t in enumerate(a):
-        masks[t] = masks.get(t, 0) | (1 << i)
-    return lcs_with_masks(masks, len(a), b)
+    return lcs_with_masks(lcs_masks(a), len(a), b)
 
 
 def lcs_with_masks(masks: dict[Any, int], m: int, b: list[Any]) -> int:
@@ -85,11 +90,6 @@ def rouge_l_f(a: list[Any], b: list[Any]) -> float:
     if not a or not b:
         return 0.0
     return 2.0 * lcs_len(a, b) / (len(a) + len(b))
-
-
-def token_hashes(toks: list[str]) -> list[int]:
-    """Per-token 64-bit hashes (process-local; indexes built in the same process)."""
-    return list(map(hash, toks))
 
 
 def _powers(n: int) -> tuple[np.ndarray, np.ndarray]:

@@ -37,6 +37,21 @@ def build_steps(cfg: PostConfig, index: DecontamIndex | None = None) -> list[Ste
     return steps
 
 
+def preflight(cfg: PostConfig) -> None:
+    """Fail early (ConfigError) if a configured benchmark or extra is missing: call it before
+    a long generation run, not after."""
+    from glan.post.benchmarks import builtin_path
+
+    if cfg.decontam.enabled:
+        for name in cfg.decontam.builtin:
+            builtin_path(name)
+        for spec in cfg.decontam.files:
+            if not spec.path.is_file():
+                raise ConfigError(f"benchmark file not found: {spec.path}")
+    if cfg.export.hf_dataset == "yes" and not hf_available():
+        raise ConfigError("export.hf_dataset=yes needs the datasets package: pip install 'glan[hf]'")
+
+
 def _write_json(path: Path, data: dict[str, Any]) -> None:
     path.write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
 
