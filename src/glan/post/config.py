@@ -26,10 +26,12 @@ DEFAULT_REFUSALS = [
     r"^\s*(sorry|unfortunately)[,.!]?\s+i\s+(can(no|')t|am unable|don'?t)",
 ]
 
-DEFAULT_TEMPLATE_LEFTOVERS = [
+DEFAULT_TEMPLATE_LEFTOVERS = [  # one pattern each: a literal first character keeps re fast
     r"<\|(im_start|im_end|eot_id|start_header_id|end_header_id|endoftext)\|>",
-    r"\[/?INST\]|</?s>|<<SYS>>",
-    r"^\s*#{2,}\s*(instruction|response|input|question|answer)\s*:?",
+    r"\[/?INST\]",
+    r"</?s>",
+    r"<<SYS>>",
+    r"#{2,}[ \t]*(instruction|response|input|question|answer)\b",
     r"\{\{?\s*(question|instruction|syllabus|concepts?|sessions?|subject|discipline)\s*\}?\}",
     r"^\s*(sure|certainly|okay|ok)[,!.]?\s+here\s+(is|are)\s+(a|an|the|some)\s+"
     r"(new\s+)?(homework\s+)?(question|problem|exercise)",

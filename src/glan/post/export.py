@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -73,16 +75,25 @@ def schema(fmt: str, cfg: ExportConfig) -> pa.Schema:
 
 
 class FormatWriter:
-    """Writes one format of one split to the configured file types, streaming."""
+    """Writes one format of one split to the configured file types, streaming.
 
-    def __init__(self, out_dir: Path, fmt: str, split: str, cfg: ExportConfig, rows: int = 4096):
-        self.fmt, self.cfg, self.rows = fmt, cfg, rows
+    With `hf`, the same Arrow batches also go to `out_dir/hf/<format>/<split>/` in the layout
+    `datasets.load_from_disk` reads (Arrow stream file + state.json + dataset_info.json), so
+    no step ever holds the dataset in memory.
+    """
+
+    def __init__(
+        self, out_dir: Path, fmt: str, split: str, cfg: ExportConfig, rows: int = 4096, hf: bool = False
+    ):
+        self.fmt, self.split, self.cfg, self.rows = fmt, split, cfg, rows
         self.convert = CONVERTERS[fmt]
         base = out_dir / fmt
         base.mkdir(parents=True, exist_ok=True)
         self.paths: dict[str, Path] = {}
+        self.schema = schema(fmt, cfg)
         self._jsonl = None
         self._pq: pq.ParquetWriter | None = None
+        self._ipc: pa.ipc.RecordBatchStreamWriter | None = None
         self._buf: list[dict[str, Any]] = []
         self.count = 0
         if "jsonl" in cfg.file_types:
@@ -90,8 +101,16 @@ class FormatWriter:
             self._jsonl = self.paths["jsonl"].open("wb")
         if "parquet" in cfg.file_types:
             self.paths["parquet"] = base / f"{split}.parquet"
-            self.schema = schema(fmt, cfg)
             self._pq = pq.ParquetWriter(self.paths["parquet"], self.schema, compression="zstd")
+        if hf:
+            self.hf_dir = out_dir / "hf" / fmt / split
+            if self.hf_dir.exists():
+                shutil.rmtree(self.hf_dir)
+            self.hf_dir.mkdir(parents=True)
+            self.features = _features(self.schema)
+            meta = {"huggingface": json.dumps({"info": {"features": self.features}})}
+            self.schema = self.schema.with_metadata(meta)
+            self._ipc = pa.ipc.new_stream(str(self.hf_dir / _ARROW), self.schema)
 
     def write(self, rec: Record) -> None:
         row = self.convert(rec, self.cfg.system_prompt)
@@ -99,16 +118,21 @@ class FormatWriter:
             row.update(_meta(rec))
         if self._jsonl is not None:
             self._jsonl.write(orjson.dumps(row) + b"\n")
-        if self._pq is not None:
+        if self._pq is not None or self._ipc is not None:
             self._buf.append(row)
             if len(self._buf) >= self.rows:
                 self._flush()
         self.count += 1
 
     def _flush(self) -> None:
-        if self._buf and self._pq is not None:
-            self._pq.write_table(pa.Table.from_pylist(self._buf, schema=self.schema))
-            self._buf = []
+        if not self._buf:
+            return
+        table = pa.Table.from_pylist(self._buf, schema=self.schema)
+        if self._pq is not None:
+            self._pq.write_table(table)
+        if self._ipc is not None:
+            self._ipc.write_table(table)
+        self._buf = []
 
     def close(self) -> None:
         self._flush()
@@ -116,6 +140,12 @@ class FormatWriter:
             self._jsonl.close()
         if self._pq is not None:
             self._pq.close()
+        if self._ipc is not None:
+            self._ipc.close()
+            _write_hf_meta(self.hf_dir, self.features, self.split)
+
+
+_ARROW = "data-00000-of-00001.arrow"
 
 
 def hf_available() -> bool:
@@ -126,26 +156,31 @@ def hf_available() -> bool:
     return True
 
 
-def save_hf(out_dir: Path, fmt: str, files: dict[str, Path]) -> Path:
-    """A `datasets` DatasetDict (one entry per split) saved for `load_from_disk`.
-
-    `files` maps split -> a Parquet or JSONL file; conversion streams through an Arrow cache.
-    """
+def _features(schema: pa.Schema) -> dict[str, Any]:
     try:
         import datasets
     except ImportError as exc:
         raise ConfigError("export.hf_dataset needs the datasets package: pip install 'glan[hf]'") from exc
+    return datasets.Features.from_arrow_schema(schema).to_dict()
+
+
+def _write_hf_meta(split_dir: Path, features: dict[str, Any], split: str) -> None:
+    state = {
+        "_data_files": [{"filename": _ARROW}],
+        "_fingerprint": hashlib.sha256(str(split_dir.resolve()).encode()).hexdigest()[:16],
+        "_format_columns": None,
+        "_format_kwargs": {},
+        "_format_type": None,
+        "_output_all_columns": False,
+        "_split": split,
+    }
+    (split_dir / "state.json").write_text(json.dumps(state, indent=2))
+    info = {"citation": "", "description": "", "features": features, "homepage": "", "license": ""}
+    (split_dir / "dataset_info.json").write_text(json.dumps(info, indent=2))
+
+
+def finish_hf(out_dir: Path, fmt: str, splits: list[str]) -> Path:
+    """Writes dataset_dict.json so `load_from_disk(out_dir/hf/<format>)` gives a DatasetDict."""
     target = out_dir / "hf" / fmt
-    cache = out_dir / "hf" / f".cache-{fmt}"
-    kind = "parquet" if all(p.suffix == ".parquet" for p in files.values()) else "json"
-    datasets.disable_progress_bars()
-    try:
-        dd = datasets.load_dataset(
-            kind, data_files={s: str(p) for s, p in files.items()}, cache_dir=str(cache)
-        )
-        if target.exists():
-            shutil.rmtree(target)
-        dd.save_to_disk(str(target))
-    finally:
-        shutil.rmtree(cache, ignore_errors=True)
+    (target / "dataset_dict.json").write_text(json.dumps({"splits": splits}))
     return target

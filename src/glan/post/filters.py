@@ -11,13 +11,15 @@ from glan.post.config import FilterConfig
 from glan.post.normalize import lcs_len, prompt_text, prompt_tokens, response_tokens
 
 Check = Callable[[Record], str | None]
+_HEAD = 400  # characters of a text that ^-anchored template patterns look at
 
 
 def _compile(patterns: list[str], what: str) -> re.Pattern[str] | None:
     if not patterns:
         return None
+    flags = re.IGNORECASE | re.MULTILINE
     try:
-        return re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE | re.MULTILINE)
+        return re.compile("|".join(f"(?:{p})" for p in patterns), flags)
     except re.error as exc:
         raise ConfigError(f"bad {what} pattern: {exc}") from exc
 
@@ -33,7 +35,10 @@ def _words(rec: Record, key: str, text: str) -> int:
 def make_checks(cfg: FilterConfig) -> dict[str, Check]:
     """The enabled filters by name, in a fixed order (cheap ones first)."""
     refusal = _compile(cfg.refusal_patterns, "refusal")
-    template = _compile(cfg.template_patterns, "template_patterns")
+    # a pattern starting with ^ is matched at the start of a text, any other is searched
+    # for in all of it; each is compiled alone (re is fast on a literal first character)
+    heads = [_compile([p], "template_patterns") for p in cfg.template_patterns if p.startswith("^")]
+    anywhere = [_compile([p], "template_patterns") for p in cfg.template_patterns if not p.startswith("^")]
 
     def empty_response(rec: Record) -> str | None:
         return None if rec["response"].strip() else "empty response"
@@ -78,12 +83,16 @@ def make_checks(cfg: FilterConfig) -> dict[str, Check]:
         )
 
     def template_leftover(rec: Record) -> str | None:
-        if template is None:
-            return None
         for key in ("instruction", "response"):
-            m = template.search(rec[key])
-            if m:
-                return f"{key}: {m.group(0)[:60]!r}"
+            text = rec[key]
+            for rx in heads:
+                m = rx.match(text, 0, _HEAD)
+                if m:
+                    return f"{key}: {m.group(0).strip()[:60]!r}"
+            for rx in anywhere:
+                m = rx.search(text)
+                if m:
+                    return f"{key}: {m.group(0).strip()[:60]!r}"
         return None
 
     table: dict[str, Check] = {

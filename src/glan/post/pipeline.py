@@ -15,7 +15,7 @@ from glan.post.base import Record, Removed, Step, run_steps
 from glan.post.config import FieldMap, PostConfig
 from glan.post.decontam import Decontaminate, DecontamIndex
 from glan.post.dedup import ExactDedup, NearDedup
-from glan.post.export import FormatWriter, hf_available, save_hf
+from glan.post.export import FormatWriter, finish_hf, hf_available
 from glan.post.filters import QualityFilter
 from glan.post.io import JsonlWriter, read_pairs
 from glan.post.split import held_out_ids, splitter
@@ -128,7 +128,8 @@ def export(
         test_ids = held_out_ids(read_pairs(clean_path, fields), cfg.split)
     which = splitter(cfg.split, test_ids)
     splits = ["train"] if cfg.split.mode == "none" else ["train", "test"]
-    writers = {(f, s): FormatWriter(out_dir, f, s, ecfg) for f in ecfg.formats for s in splits}
+    want_hf = ecfg.hf_dataset == "yes" or (ecfg.hf_dataset == "auto" and hf_available())
+    writers = {(f, s): FormatWriter(out_dir, f, s, ecfg, hf=want_hf) for f in ecfg.formats for s in splits}
     stats = card.Stats()
     try:
         for rec in read_pairs(clean_path, fields):
@@ -143,12 +144,9 @@ def export(
     for (f, s), w in writers.items():
         files.setdefault(f, {})[s] = {k: str(p.relative_to(out_dir)) for k, p in w.paths.items()}
     hf: dict[str, str] = {}
-    if ecfg.hf_dataset == "yes" or (ecfg.hf_dataset == "auto" and hf_available()):
+    if want_hf:
         for f in ecfg.formats:
-            by_split = {s: w.paths for (ff, s), w in writers.items() if ff == f and w.count}
-            if by_split:
-                src = {s: p.get("parquet") or p["jsonl"] for s, p in by_split.items()}
-                hf[f] = str(save_hf(out_dir, f, src).relative_to(out_dir))
+            hf[f] = str(finish_hf(out_dir, f, splits).relative_to(out_dir))
     report = {
         "input": str(clean_path),
         "exported": sum(stats.splits.values()),
