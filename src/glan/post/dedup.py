@@ -66,6 +66,8 @@ class _Runs:
         """
         qs, vs = [], []
         left = np.full(len(q), cap, dtype=np.int64)  # the cap holds across runs, oldest first
+        back = np.argsort(q)
+        q = q[back]  # sorted needles: binary searches walk the big runs in order (cache)
         for keys, vals in self.runs:
             lo = np.searchsorted(keys, q, "left")
             hi = np.searchsorted(keys, q, "right")
@@ -75,7 +77,7 @@ class _Runs:
             if not len(hit):
                 continue
             c = cnt[hit]
-            qpos = np.repeat(hit, c)
+            qpos = np.repeat(back[hit], c)
             starts = np.repeat(lo[hit] - np.cumsum(c) + c, c)
             idx = starts + np.arange(len(qpos))
             qs.append(qpos)
