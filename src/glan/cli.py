@@ -71,6 +71,8 @@ def _run_steps(
     pairs = cfg.run_dir / "pairs.jsonl"
     if "answers" in steps and pairs.exists():
         err.print(f"[green]done:[/] {report.get('pairs', {}).get('records', 0)} pairs in {pairs}")
+    if "kept" in report.get("clean", {}).get("clean", {}):
+        err.print(f"[green]clean:[/] {report['clean']['clean']['kept']} pairs in {cfg.run_dir / 'clean'}")
     return report
 
 

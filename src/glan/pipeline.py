@@ -247,11 +247,15 @@ class Pipeline:
         from glan.errors import ConfigError
         from glan.post.config import PostConfig
 
+        from glan.post import preflight
+
         try:
-            return PostConfig.model_validate(self.cfg.post)
+            cfg = PostConfig.model_validate(self.cfg.post)
         except ValidationError as e:
             err = e.errors()[0]
             raise ConfigError(f"post.{'.'.join(map(str, err['loc']))}: {err['msg']}") from None
+        preflight(cfg)  # a missing benchmark fails now, not after hours of generation
+        return cfg
 
     def step_clean(self, post_cfg: Any) -> None:
         from glan.post import clean_and_export
