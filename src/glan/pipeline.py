@@ -245,9 +245,8 @@ class Pipeline:
         from pydantic import ValidationError
 
         from glan.errors import ConfigError
-        from glan.post.config import PostConfig
-
         from glan.post import preflight
+        from glan.post.config import PostConfig
 
         try:
             cfg = PostConfig.model_validate(self.cfg.post)
