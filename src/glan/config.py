@@ -8,7 +8,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from glan.errors import ConfigError
+from glan.errors import ConfigError, first_error
 from glan.llm.packs import DEFAULT_PACK
 
 
@@ -142,10 +142,7 @@ def load_config(path: Path | None, overrides: list[str] | tuple[str, ...] = ()) 
     try:
         cfg = RunConfig.model_validate(data)
     except ValidationError as e:
-        err = e.errors()[0]
-        loc = ".".join(str(x) for x in err["loc"]) or "(root)"
-        src = path or "config"
-        raise ConfigError(f"{src}: {loc}: {err['msg']}") from None
+        raise ConfigError(f"{path or 'config'}: {first_error(e)}") from None
     if path is not None and cfg.taxonomy not in ("builtin", "generate"):
         tax = Path(cfg.taxonomy).expanduser()
         if not tax.is_absolute():

@@ -1,5 +1,7 @@
 """The one exception tree of glan; foreign errors are mapped into it at the boundary."""
 
+from pydantic import ValidationError
+
 
 class GlanError(Exception):
     """Base of every error glan raises on purpose; the CLI prints it as one line."""
@@ -27,3 +29,10 @@ class TransientBackendError(BackendError):
 
 class ParseError(GlanError):
     """A response did not parse or validate; the message is fed back in a re-ask."""
+
+
+def first_error(e: ValidationError) -> str:
+    """A pydantic ValidationError as one line: 'dotted.location: message' of its first error."""
+    err = e.errors()[0]
+    loc = ".".join(str(x) for x in err["loc"]) or "(root)"
+    return f"{loc}: {err['msg']}"

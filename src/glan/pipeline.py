@@ -244,15 +244,14 @@ class Pipeline:
             return None
         from pydantic import ValidationError
 
-        from glan.errors import ConfigError
+        from glan.errors import ConfigError, first_error
         from glan.post import preflight
         from glan.post.config import PostConfig
 
         try:
             cfg = PostConfig.model_validate(self.cfg.post)
         except ValidationError as e:
-            err = e.errors()[0]
-            raise ConfigError(f"post.{'.'.join(map(str, err['loc']))}: {err['msg']}") from None
+            raise ConfigError(f"post.{first_error(e)}") from None
         preflight(cfg)  # a missing benchmark fails now, not after hours of generation
         return cfg
 

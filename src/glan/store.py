@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import orjson
 from pydantic import BaseModel, ValidationError
 
-from glan.errors import ConfigError
+from glan.errors import ConfigError, first_error
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -64,11 +64,7 @@ def read_jsonl(path: Path, model: type[M]) -> Iterator[M]:
             try:
                 yield model.model_validate(orjson.loads(line))
             except (orjson.JSONDecodeError, ValidationError) as e:
-                msg = (
-                    str(e).splitlines()[0]
-                    if isinstance(e, orjson.JSONDecodeError)
-                    else (f"{'.'.join(map(str, e.errors()[0]['loc']))}: {e.errors()[0]['msg']}")
-                )
+                msg = first_error(e) if isinstance(e, ValidationError) else str(e).splitlines()[0]
                 raise ConfigError(f"{path}:{n}: {msg}") from None
 
 

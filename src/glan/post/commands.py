@@ -9,7 +9,7 @@ import typer
 import yaml
 from pydantic import ValidationError
 
-from glan.errors import ConfigError
+from glan.errors import ConfigError, first_error
 from glan.post.config import PostConfig
 from glan.post.pipeline import CLEAN_FILE, clean, clean_and_export, export
 
@@ -41,9 +41,7 @@ def load_config(path: Path | None, overrides: dict[str, Any]) -> PostConfig:
     try:
         return PostConfig.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(x) for x in err["loc"])
-        raise ConfigError(f"post config: {where}: {err['msg']}") from exc
+        raise ConfigError(f"post config: {first_error(exc)}") from exc
 
 
 def _bench_files(specs: list[str] | None) -> list[dict[str, Any]] | None:

@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ValidationError
 
-from glan.errors import ParseError
+from glan.errors import ParseError, first_error
 from glan.llm.base import ChatRequest, ChatResponse
 from glan.records import Record, lineage_id
 
@@ -121,9 +121,7 @@ def parse_json(text: str, model: type[BaseModel], truncated: bool = False) -> An
     try:
         return model.model_validate(data)
     except ValidationError as e:
-        first = e.errors()[0]
-        loc = ".".join(str(x) for x in first["loc"]) or "(root)"
-        raise ParseError(f"{loc}: {first['msg']}") from None
+        raise ParseError(first_error(e)) from None
 
 
 def parse_reply(response: ChatResponse, model: type[BaseModel]) -> Any:
