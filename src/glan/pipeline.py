@@ -139,14 +139,13 @@ class Pipeline:
         gen = self.cfg.taxonomy_gen
         stage = TaxonomyStage(gen, self.cfg.llm_for(gen).model, self.cfg.seed)
         level: list[Record] = [TaxonomyNode(id="root", path=[])]
-        leaves: list[TaxonomyNode] = []
         for _ in range(3):
             nxt: list[Record] = []
             await self._run(stage, level, len(level), self.cfg.llm_for(gen), nxt.append)
             level = nxt
-        leaves = [n for n in level if isinstance(n, TaxonomyNode)]
         tree: dict[str, dict[str, list[str]]] = {}
-        for n in leaves:
+        for n in level:
+            assert isinstance(n, TaxonomyNode)
             field, sub, disc = n.path
             tree.setdefault(field, {}).setdefault(sub, []).append(disc)
         return taxonomy_from_tree(tree)

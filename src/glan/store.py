@@ -89,16 +89,6 @@ def write_json_atomic(path: Path, data: Any) -> None:
 class RunDir:
     """Paths of one run's files."""
 
-    STEPS = (
-        "disciplines",
-        "subject_drafts",
-        "subject_samples",
-        "subjects",
-        "syllabi",
-        "questions",
-        "pairs",
-    )
-
     def __init__(self, root: Path) -> None:
         self.root = root
 
