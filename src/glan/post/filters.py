@@ -24,6 +24,15 @@ def _compile(patterns: list[str], what: str) -> re.Pattern[str] | None:
         raise ConfigError(f"bad {what} pattern: {exc}") from exc
 
 
+def _outside(n: int, lo: int, hi: int) -> str | None:
+    """The drop reason when a word count falls outside [lo, hi], else None."""
+    if n < lo:
+        return f"{n} words < {lo}"
+    if n > hi:
+        return f"{n} words > {hi}"
+    return None
+
+
 def _words(rec: Record, key: str, text: str) -> int:
     """Whitespace-separated words (cached on the record): cheap, used for length bounds."""
     n = rec.get(key)
@@ -49,19 +58,11 @@ def make_checks(cfg: FilterConfig) -> dict[str, Check]:
 
     def instruction_length(rec: Record) -> str | None:
         n = _words(rec, "_pw", prompt_text(rec))
-        if n < cfg.instruction_min_words:
-            return f"{n} words < {cfg.instruction_min_words}"
-        if n > cfg.instruction_max_words:
-            return f"{n} words > {cfg.instruction_max_words}"
-        return None
+        return _outside(n, cfg.instruction_min_words, cfg.instruction_max_words)
 
     def response_length(rec: Record) -> str | None:
         n = _words(rec, "_rw", rec["response"])
-        if n < cfg.response_min_words:
-            return f"{n} words < {cfg.response_min_words}"
-        if n > cfg.response_max_words:
-            return f"{n} words > {cfg.response_max_words}"
-        return None
+        return _outside(n, cfg.response_min_words, cfg.response_max_words)
 
     def refusal_check(rec: Record) -> str | None:
         if refusal is None or _words(rec, "_rw", rec["response"]) > cfg.refusal_max_words:
