@@ -85,3 +85,10 @@ def test_threshold_is_configurable():
     loose = NearDedup(DedupConfig(rouge_l_threshold=0.6))
     assert len(list(strict.run([a, b], Removed()))) == 2
     assert len(list(loose.run([a, b], Removed()))) == 1
+
+
+def test_minhash_input_hash_is_the_same_in_every_process():
+    # Python's hash() of a str is salted per process; near-dup candidates must not depend on it
+    from glan.post.dedup import stable_hash
+
+    assert stable_hash("physics") == 3135866549471663068

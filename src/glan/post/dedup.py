@@ -8,6 +8,7 @@ numpy arrays rather than Python objects.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from hashlib import blake2b
 
 import numpy as np
 
@@ -16,6 +17,19 @@ from glan.post.config import DedupConfig
 from glan.post.normalize import lcs_masks, lcs_with_masks, prompt_tokens, response_tokens
 
 _M32 = 0xFFFFFFFF
+_STABLE: dict[str, int] = {}
+_STABLE_MAX = 4_000_000  # memo entries at most (distinct words / shingles), then compute each time
+
+
+def stable_hash(text: str) -> int:
+    """A signed 64-bit hash that is the same in every process (Python's hash() of a str is
+    salted per process, which would make MinHash candidates, and so the output, vary)."""
+    h = _STABLE.get(text)
+    if h is None:
+        h = int.from_bytes(blake2b(text.encode(), digest_size=8).digest(), "little", signed=True)
+        if len(_STABLE) < _STABLE_MAX:
+            _STABLE[text] = h
+    return h
 
 
 def _text_tokens(rec: Record, on: str) -> list[str]:
@@ -138,9 +152,12 @@ class NearDedup:
 
     def _shingles(self, toks: list[str]) -> set[int]:
         k = self.cfg.shingle
-        if k == 1 or len(toks) < k:
-            return {hash(t) for t in toks} if k == 1 else {hash(tuple(toks))}
-        return {hash(tuple(toks[i : i + k])) for i in range(len(toks) - k + 1)}
+        if k == 1:
+            memo = _STABLE
+            return {memo[t] if t in memo else stable_hash(t) for t in toks}
+        if len(toks) < k:
+            return {stable_hash(" ".join(toks))}
+        return {stable_hash(" ".join(toks[i : i + k])) for i in range(len(toks) - k + 1)}
 
     def band_keys(self, shingle_sets: list[set[int]]) -> tuple[np.ndarray, np.ndarray]:
         """(docs, bands) uint64 LSH keys, and (docs, num_perm) 16-bit MinHash signatures.
