@@ -196,7 +196,7 @@ class NearDedup:
         kept = []
         for d, rec in enumerate(batch):
             found = [c if c >= 0 else sid_of[-1 - c] for c in cand_l[bounds[d] : bounds[d + 1]]]
-            th = [h & _M32 for h in map(hash, toks[d])]
+            th = [h & _M32 for h in map(stable_hash, toks[d])]
             match = self._verify(th, [c for c in found if c >= 0]) if found else None
             if match is not None:
                 sid, score = match
