@@ -20,6 +20,8 @@ Behaviours (a name, optionally `:arg`):
   429[:secs]      429 with Retry-After: secs (default 0)
   500, 502, 503   that status, a short text body
   401, 403, 404   that status (auth failure / not found)
+  429ms:ms        429 with retry-after-ms (Azure / OpenAI style)
+  limited:secs    200, with x-ratelimit-remaining-requests: 0 and a reset of secs
   hang[:secs]     sleep secs (default `hang_s`), then reply normally: outlasts a client timeout
   drop            close the connection without a reply
   garbage         bytes that are not an HTTP response, then the connection closes
@@ -56,6 +58,8 @@ BEHAVIOURS = {
     "401",
     "403",
     "404",
+    "429ms",
+    "limited",
     "hang",
     "drop",
     "garbage",
@@ -90,7 +94,9 @@ class FakeOpenAIServer:
 
     `count` is every request received (misbehaving ones included); `script` holds the
     behaviours of the next requests (then "ok"); `delay` is slept before each reply;
-    `max_inflight` is the most requests handled at once.
+    `max_inflight` is the most requests handled at once; `times` the arrival time
+    (time.monotonic) of each request; `usage` (arrival time, total tokens) of each answer;
+    `headers` are added to every normal answer.
     """
 
     def __init__(
@@ -111,6 +117,9 @@ class FakeOpenAIServer:
         self.count_file = count_file
         self.script: deque[str] = deque()
         self.bodies: list[dict[str, Any]] = []
+        self.times: list[float] = []
+        self.usage: list[tuple[float, int]] = []
+        self.headers: dict[str, str] = {}
         self.auth_headers: list[str | None] = []
         self._count = 0
         self._ok = 0
@@ -155,6 +164,8 @@ class FakeOpenAIServer:
             self.script.clear()
             self.bodies.clear()
             self.auth_headers.clear()
+            self.times.clear()
+            self.usage.clear()
 
     def start(self) -> FakeOpenAIServer:
         started = threading.Event()
@@ -221,6 +232,7 @@ class FakeOpenAIServer:
 
     def _next(self) -> tuple[int, str]:
         with self._lock:
+            self.times.append(time.monotonic())
             self._count += 1
             n = self._count
             behaviour = self.script.popleft() if self.script else "ok"
@@ -265,6 +277,8 @@ class FakeOpenAIServer:
 
         if name == "429":
             return web.Response(status=429, text="slow down", headers={"Retry-After": arg or "0"})
+        if name == "429ms":
+            return web.Response(status=429, text="slow down", headers={"retry-after-ms": arg or "0"})
         if name in ("500", "502", "503", "401", "403", "404"):
             return web.Response(status=int(name), text=f"fake error {name}")
         if name in ("drop", "garbage", "short_body"):
@@ -292,9 +306,13 @@ class FakeOpenAIServer:
         if name == "empty_choices":
             payload["choices"] = []
             return web.json_response(payload)
+        headers = dict(self.headers)
+        if name == "limited":
+            headers |= {"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": f"{arg}s"}
         with self._lock:
             self._ok += 1
-        return web.json_response(payload)
+            self.usage.append((time.monotonic(), payload["usage"]["total_tokens"]))
+        return web.json_response(payload, headers=headers)
 
 
 def main(argv: list[str] | None = None) -> None:

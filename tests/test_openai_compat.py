@@ -14,7 +14,7 @@ import pytest
 from glan.errors import BackendError, ConfigError, TransientBackendError
 from glan.llm.base import ChatRequest
 from glan.llm.cache import ResponseCache
-from glan.llm.client import LLMClient
+from glan.llm.client import FailureBreaker, LLMClient
 from glan.llm.openai_compat import OpenAICompatBackend
 from tests.fakes import fake_reply
 from tests.http_fakes import FakeOpenAIServer
@@ -262,6 +262,7 @@ async def test_api_key_is_never_stored_or_shown(
     server: FakeOpenAIServer, make_client, tmp_path: Path
 ) -> None:
     client = make_client(max_retries=0, timeout_s=0.3)
+    client.breaker = FailureBreaker(max_rate=1.0)  # every call here fails on purpose
     messages: list[str] = []
     for i, behaviour in enumerate([*TRANSIENT, "401", "404"]):
         server.misbehave(behaviour)

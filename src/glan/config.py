@@ -21,11 +21,18 @@ class LLMConfig(Strict):
 
     backend: Literal["local", "openai"] = "local"
     model: str = DEFAULT_PACK
-    base_url: str | None = None
+    base_url: str | list[str] | None = Field(
+        default=None, description="one endpoint, or several serving the same model (load spread)"
+    )
     api_key_env: str | None = "OPENAI_API_KEY"
-    concurrency: int = Field(default=1, ge=1, le=4096)
-    timeout_s: float = Field(default=600.0, gt=0)
+    concurrency: int = Field(default=1, ge=1, le=4096, description="requests in flight, at most")
+    rpm: float | None = Field(default=None, gt=0, description="requests per minute, per endpoint")
+    tpm: float | None = Field(default=None, gt=0, description="tokens per minute, per endpoint")
+    timeout_s: float = Field(default=600.0, gt=0, description="per request")
     max_retries: int = Field(default=5, ge=0)
+    max_failure_rate: float = Field(
+        default=0.5, gt=0, le=1, description="stop the run when more of the recent calls fail (1: never)"
+    )
     n_ctx: int = Field(default=8192, ge=512, description="local: context tokens per slot")
     threads: int | None = Field(default=None, ge=1, description="local: CPU threads")
 
@@ -34,6 +41,14 @@ class LLMConfig(Strict):
         if self.backend == "openai" and not self.base_url:
             raise ValueError("backend 'openai' needs base_url (e.g. http://127.0.0.1:8000/v1)")
         return self
+
+
+class PriceConfig(Strict):
+    """US dollars per million tokens; `batch` is the Batch API's share of the price."""
+
+    input: float = Field(ge=0)
+    output: float = Field(ge=0)
+    batch: float = Field(default=0.5, gt=0, le=1)
 
 
 class Sampling(Strict):
@@ -102,6 +117,9 @@ class RunConfig(Strict):
     answers: AnswersConfig = Field(default_factory=AnswersConfig)
     post: dict[str, Any] | None = Field(
         default=None, description="clean/export settings (glan.post.config.PostConfig)"
+    )
+    prices: dict[str, PriceConfig] = Field(
+        default_factory=dict, description="model name -> price per million tokens, for cost accounting"
     )
 
     def llm_for(self, step: Sampling) -> LLMConfig:

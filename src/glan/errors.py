@@ -27,6 +27,10 @@ class TransientBackendError(BackendError):
         self.retry_after = retry_after
 
 
+class TooManyFailures(GlanError):
+    """Most recent LLM calls failed (wrong key or model, server down): the run stops early."""
+
+
 class ParseError(GlanError):
     """A response did not parse or validate; the message is fed back in a re-ask."""
 

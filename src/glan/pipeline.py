@@ -20,7 +20,7 @@ from glan import __version__
 from glan.config import LLMConfig, RunConfig, Sampling
 from glan.llm.base import Backend
 from glan.llm.cache import ResponseCache
-from glan.llm.client import LLMClient
+from glan.llm.client import FailureBreaker, LLMClient, Price
 from glan.records import Discipline, Failure, Question, Record, Subject, SubjectDraft, Syllabus
 from glan.runner import run_stage
 from glan.stages.answers import AnswerStage
@@ -38,6 +38,37 @@ from glan.store import JsonlWriter, RunDir, count_lines, read_jsonl, write_json_
 from glan.taxonomy import Taxonomy, dump_taxonomy, load_taxonomy, taxonomy_from_tree
 
 STEPS = ("taxonomy", "subjects", "syllabi", "questions", "answers", "clean")
+USAGE_KEYS = ("calls", "prompt_tokens", "completion_tokens", "cost_usd")
+
+
+def add_usage(
+    total: dict[str, dict[str, dict[str, float]]], more: dict[str, dict[str, dict[str, float]]]
+) -> dict[str, dict[str, dict[str, float]]]:
+    """stage -> model -> {calls, tokens, cost} tables added up, key by key."""
+    out = {stage: {m: dict(u) for m, u in models.items()} for stage, models in total.items()}
+    for stage, models in more.items():
+        for model, usage in models.items():
+            row = out.setdefault(stage, {}).setdefault(model, {})
+            for k, v in usage.items():
+                row[k] = round(row.get(k, 0) + v, 6)
+    return out
+
+
+def _count(n: float) -> str:
+    return f"{n / 1e6:.1f}M" if n >= 1e6 else f"{n / 1e3:.1f}k" if n >= 1e3 else f"{n:.0f}"
+
+
+def _progress_info(client: LLMClient, before: dict[str, Any]) -> str:
+    """'calls 12 cached 3 tokens 4.1k>1.2k $0.0042' for this stage so far."""
+    s = client.stats
+    info = (
+        f"calls {s.calls - before['calls']} cached {s.cache_hits - before['cache_hits']} "
+        f"tokens {_count(s.prompt_tokens - before['prompt_tokens'])}>"
+        f"{_count(s.completion_tokens - before['completion_tokens'])}"
+    )
+    if client.price is not None:
+        info += f" ${s.cost_usd - before['cost_usd']:.4f}"
+    return info
 
 
 def make_backend(cfg: LLMConfig) -> Backend:
@@ -55,6 +86,8 @@ def make_backend(cfg: LLMConfig) -> Backend:
         api_key_env=cfg.api_key_env,
         timeout_s=cfg.timeout_s,
         concurrency=cfg.concurrency,
+        rpm=cfg.rpm,
+        tpm=cfg.tpm,
     )
 
 
@@ -74,6 +107,7 @@ class Pipeline:
         self._cache: ResponseCache | None = None
         self._clients: dict[str, LLMClient] = {}
         self.report: dict[str, Any] = {}
+        self.spent: dict[str, dict[str, dict[str, float]]] = {}  # stage -> model -> usage
 
     @property
     def cache(self) -> ResponseCache:
@@ -84,8 +118,13 @@ class Pipeline:
     def client(self, llm: LLMConfig) -> LLMClient:
         key = llm.model_dump_json()
         if key not in self._clients:
+            price = self.cfg.prices.get(llm.model)
             self._clients[key] = LLMClient(
-                self.cache, lambda: self._factory(llm), max_retries=llm.max_retries
+                self.cache,
+                lambda: self._factory(llm),
+                max_retries=llm.max_retries,
+                price=Price(price.input, price.output) if price else None,
+                breaker=FailureBreaker(llm.max_failure_rate),
             )
         return self._clients[key]
 
@@ -209,12 +248,7 @@ class Pipeline:
             task = progress.add_task(stage.name, total=total, info="")
 
             def tick() -> None:
-                s = client.stats
-                progress.update(
-                    task,
-                    advance=1,
-                    info=f"calls {s.calls - before['calls']} cached {s.cache_hits - before['cache_hits']}",
-                )
+                progress.update(task, advance=1, info=_progress_info(client, before))
 
             result = await run_stage(
                 stage,
@@ -231,7 +265,11 @@ class Pipeline:
         for k, v in asdict(result).items():
             entry[k] = entry.get(k, 0) + v
         for k in after:
-            entry[k] = round(entry.get(k, 0) + after[k] - before[k], 3)
+            entry[k] = round(entry.get(k, 0) + after[k] - before[k], 6)
+        spent = self.spent.setdefault(stage.name, {}).setdefault(llm.model, {})
+        for k in USAGE_KEYS:
+            spent[k] = round(spent.get(k, 0) + after[k] - before[k], 6)
+        entry.setdefault("models", {})[llm.model] = spent
         if result.failures:
             self.console.print(
                 f"[yellow]{stage.name}: {result.failures} failed jobs recorded in "
@@ -260,7 +298,9 @@ class Pipeline:
         self.report["clean"] = clean_and_export(self.run.stage("pairs"), self.cfg.run_dir / "clean", post_cfg)
 
     def write_manifest(self) -> None:
-        """Merge this invocation's report into manifest.json (no secrets: keys live in env)."""
+        """Merge this invocation's report into manifest.json (no secrets: keys live in env).
+        `steps` holds the last invocation of each step; `usage` adds up every invocation's
+        calls, tokens and cost per stage and model."""
         old: dict[str, Any] = {}
         if self.run.manifest.is_file():
             old = orjson.loads(self.run.manifest.read_bytes())
@@ -272,5 +312,7 @@ class Pipeline:
                 "updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 "config": self.cfg.model_dump(mode="json"),
                 "steps": steps,
+                "usage": add_usage(old.get("usage", {}), self.spent),
             },
         )
+        self.spent = {}  # written: a second write must not count it twice

@@ -28,6 +28,14 @@ class ChatRequest(BaseModel):
         blob = orjson.dumps(self.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
         return hashlib.sha256(blob).hexdigest()
 
+    def estimated_tokens(self) -> int:
+        """Tokens this request may use, as rate limits count them: about four characters a
+        prompt token (schema included), plus max_tokens."""
+        chars = sum(len(m.get("content") or "") for m in self.messages)
+        if self.response_schema is not None:
+            chars += len(orjson.dumps(self.response_schema))
+        return chars // 4 + 4 * len(self.messages) + self.max_tokens
+
     def openai_body(self) -> dict[str, Any]:
         """The body of a POST /v1/chat/completions for this request."""
         body: dict[str, Any] = {

@@ -1,15 +1,28 @@
-"""The one place LLM calls go through: cache lookup, then the backend with retries."""
+"""The one place LLM calls go through: cache lookup, then the backend with retries, token and
+cost accounting, and a breaker that stops a run when most calls fail."""
 
 from __future__ import annotations
 
 import asyncio
 import random
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from glan.errors import BackendError, TransientBackendError
+from glan.errors import BackendError, TooManyFailures, TransientBackendError
 from glan.llm.base import Backend, ChatRequest, ChatResponse
 from glan.llm.cache import ResponseCache
+
+
+@dataclass(frozen=True)
+class Price:
+    """US dollars per million tokens."""
+
+    input: float = 0.0
+    output: float = 0.0
+
+    def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
+        return (prompt_tokens * self.input + completion_tokens * self.output) / 1e6
 
 
 @dataclass
@@ -21,12 +34,41 @@ class CallStats:
     errors: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cost_usd: float = 0.0
     model_ms: float = 0.0
 
-    def add(self, resp: ChatResponse) -> None:
-        self.prompt_tokens += resp.prompt_tokens
-        self.completion_tokens += resp.completion_tokens
-        self.model_ms += resp.model_ms or 0.0
+
+class FailureBreaker:
+    """Raises TooManyFailures when `min_failures` calls failed and none ever succeeded, or
+    when more than `max_rate` of the last `window` calls failed."""
+
+    def __init__(self, max_rate: float = 0.5, window: int = 50, min_failures: int = 10) -> None:
+        self.max_rate = max_rate
+        self.window: deque[bool] = deque(maxlen=window)
+        self.min_failures = min_failures
+        self.succeeded = 0
+        self.errors: Counter[str] = Counter()
+
+    def success(self) -> None:
+        self.succeeded += 1
+        self.window.append(True)
+
+    def failure(self, error: str) -> None:
+        self.window.append(False)
+        self.errors[error] += 1
+        if self.max_rate >= 1.0:
+            return
+        failed = self.window.count(False)
+        if failed < self.min_failures:
+            return
+        full = len(self.window) == self.window.maxlen
+        if self.succeeded == 0 or (full and failed > self.max_rate * len(self.window)):
+            common, n = self.errors.most_common(1)[0]
+            raise TooManyFailures(
+                f"stopping: {failed} of the last {len(self.window)} LLM calls failed "
+                f"({n}x: {common}); finished calls are cached, fix the cause and run the same "
+                "command to resume"
+            )
 
 
 class LLMClient:
@@ -41,6 +83,8 @@ class LLMClient:
         max_retries: int = 5,
         backoff_s: float = 1.0,
         max_backoff_s: float = 60.0,
+        price: Price | None = None,
+        breaker: FailureBreaker | None = None,
     ) -> None:
         self.cache = cache
         self._factory = backend_factory
@@ -48,6 +92,8 @@ class LLMClient:
         self.max_retries = max_retries
         self.backoff_s = backoff_s
         self.max_backoff_s = max_backoff_s
+        self.price = price
+        self.breaker = breaker or FailureBreaker()
         self.stats = CallStats()
 
     @property
@@ -68,27 +114,41 @@ class LLMClient:
         self.cache.put(key, resp)
         return resp
 
+    def _account(self, resp: ChatResponse) -> None:
+        s = self.stats
+        s.prompt_tokens += resp.prompt_tokens
+        s.completion_tokens += resp.completion_tokens
+        s.model_ms += resp.model_ms or 0.0
+        if self.price is not None:
+            s.cost_usd += self.price.cost(resp.prompt_tokens, resp.completion_tokens)
+
     async def _call(self, request: ChatRequest) -> ChatResponse:
         backend = self.backend
         for attempt in range(self.max_retries + 1):
             try:
                 self.stats.calls += 1
                 resp = await backend.chat(request)
-                self.stats.add(resp)
-                return resp
             except TransientBackendError as e:
                 if attempt == self.max_retries:
-                    self.stats.errors += 1
+                    self._failed(str(e))
                     raise BackendError(f"gave up after {attempt + 1} tries: {e}") from None
                 self.stats.retries += 1
                 delay = self.backoff_s * 2**attempt * random.uniform(0.5, 1)
                 if e.retry_after is not None:
-                    delay = e.retry_after
+                    delay = e.retry_after * random.uniform(1, 1.1)
                 await asyncio.sleep(min(self.max_backoff_s, delay))
-            except BackendError:
-                self.stats.errors += 1
+            except BackendError as e:
+                self._failed(str(e))
                 raise
+            else:
+                self._account(resp)
+                self.breaker.success()
+                return resp
         raise AssertionError("unreachable")
+
+    def _failed(self, error: str) -> None:
+        self.stats.errors += 1
+        self.breaker.failure(error)
 
     async def aclose(self) -> None:
         if self._backend is not None:

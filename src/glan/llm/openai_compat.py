@@ -1,25 +1,39 @@
 """Any OpenAI-compatible endpoint (vLLM, SGLang, Ollama, llama.cpp server, OpenAI, Azure)
-over one shared aiohttp session: POST {base_url}/chat/completions."""
+over one shared aiohttp session: POST {base_url}/chat/completions.
+
+Several base URLs serving the same model share the load: each request goes to the endpoint
+with the fewest requests in flight among those not paused. Each endpoint has its own rate
+limiter (requests and tokens per minute, `Retry-After`, `x-ratelimit-*` headers).
+"""
 
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Sequence
 
 import aiohttp
 import orjson
 
 from glan.errors import BackendError, ConfigError, TransientBackendError
 from glan.llm.base import ChatRequest, ChatResponse
+from glan.llm.limits import RateLimiter, retry_after_s
 
 TRANSIENT_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
+MAX_PAUSE_S = 600.0  # a Retry-After longer than this (a daily quota) is not waited out whole
 
 
-def _retry_after(headers: aiohttp.typedefs.LooseHeaders) -> float | None:
-    value = headers.get("Retry-After") if headers else None
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except ValueError:
-        return None
+class Endpoint:
+    """One base URL: its limiter, requests in flight and consecutive failures."""
+
+    def __init__(self, base_url: str, rpm: float | None, tpm: float | None) -> None:
+        if not base_url.startswith(("http://", "https://")):
+            raise ConfigError(f"base_url {base_url!r} must start with http:// or https://")
+        self.url = base_url.rstrip("/") + "/chat/completions"
+        self.limiter = RateLimiter(rpm, tpm)
+        self.inflight = 0
+        self.failures = 0
+        self.requests = 0
 
 
 class OpenAICompatBackend:
@@ -27,26 +41,35 @@ class OpenAICompatBackend:
 
     def __init__(
         self,
-        base_url: str,
+        base_url: str | Sequence[str],
         model: str,
         *,
         api_key: str | None = None,
         api_key_env: str | None = "OPENAI_API_KEY",
         timeout_s: float = 600.0,
         concurrency: int = 64,
+        rpm: float | None = None,
+        tpm: float | None = None,
     ) -> None:
-        if not base_url.startswith(("http://", "https://")):
-            raise ConfigError(f"base_url {base_url!r} must start with http:// or https://")
+        urls = [base_url] if isinstance(base_url, str) else list(base_url)
+        if not urls:
+            raise ConfigError("base_url: give at least one endpoint")
+        self.endpoints = [Endpoint(u, rpm, tpm) for u in urls]
         if api_key is None and api_key_env:
             api_key = os.environ.get(api_key_env)
-        self.url = base_url.rstrip("/") + "/chat/completions"
+        self._secret = api_key or None
         self.model = model
         self._headers = {"Content-Type": "application/json"}
         if api_key:
             self._headers["Authorization"] = f"Bearer {api_key}"
-        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s, sock_connect=min(timeout_s, 30.0))
         self._limit = concurrency
         self._session: aiohttp.ClientSession | None = None
+        self._turn = 0
+
+    @property
+    def url(self) -> str:
+        return self.endpoints[0].url
 
     def _get_session(self) -> aiohttp.ClientSession:
         if self._session is None:
@@ -56,35 +79,92 @@ class OpenAICompatBackend:
             )
         return self._session
 
+    def _redact(self, text: str) -> str:
+        return text.replace(self._secret, "***") if self._secret else text
+
+    def _pick(self) -> Endpoint:
+        """The endpoint with the fewest requests in flight among those not paused (turns
+        taken on ties); when all are paused, the one that resumes first."""
+        eps = self.endpoints
+        if len(eps) == 1:
+            return eps[0]
+        now = time.monotonic()
+        self._turn += 1
+        n = len(eps)
+        order = [eps[(self._turn + i) % n] for i in range(n)]
+        ready = [e for e in order if e.limiter.paused_until <= now]
+        if not ready:
+            return min(order, key=lambda e: e.limiter.paused_until)
+        return min(ready, key=lambda e: e.inflight)
+
     async def chat(self, request: ChatRequest) -> ChatResponse:
-        body = orjson.dumps(request.openai_body())
+        ep = self._pick()
+        limiter = ep.limiter
+        estimate = request.estimated_tokens() if limiter.tokens is not None else 0
+        await limiter.acquire(estimate)
+        ep.inflight += 1
+        ep.requests += 1
         try:
-            async with self._get_session().post(self.url, data=body) as r:
+            resp = await self._post(ep, request)
+        except TransientBackendError as e:
+            ep.failures += 1
+            if e.retry_after is not None:
+                limiter.pause(min(e.retry_after, MAX_PAUSE_S))
+            elif len(self.endpoints) > 1:  # let the others carry the load for a while
+                limiter.pause(min(30.0, 0.25 * 2 ** min(ep.failures, 7)))
+            raise
+        finally:
+            ep.inflight -= 1
+        ep.failures = 0
+        limiter.settle(estimate, resp.prompt_tokens + resp.completion_tokens)
+        return resp
+
+    async def _post(self, ep: Endpoint, request: ChatRequest) -> ChatResponse:
+        body = orjson.dumps(request.openai_body())
+        url = ep.url
+        try:
+            async with self._get_session().post(url, data=body) as r:
                 raw = await r.read()
-                if r.status in TRANSIENT_STATUS:
-                    raise TransientBackendError(f"HTTP {r.status} from {self.url}", _retry_after(r.headers))
-                if r.status in (401, 403):
-                    raise ConfigError(f"HTTP {r.status} from {self.url}: check the API key")
-                if r.status >= 400:
-                    detail = raw[:200].decode("utf-8", "replace")
-                    raise BackendError(f"HTTP {r.status} from {self.url}: {detail}")
+                headers = r.headers
+                status = r.status
         except (
             TimeoutError,
             aiohttp.ClientConnectionError,
             aiohttp.ClientPayloadError,
             aiohttp.ClientResponseError,  # e.g. a garbled status line from a proxy
         ) as e:
-            raise TransientBackendError(f"{type(e).__name__} talking to {self.url}") from None
+            raise TransientBackendError(f"{type(e).__name__} talking to {url}") from None
         except aiohttp.InvalidURL:
-            raise ConfigError(f"invalid base_url: {self.url}") from None
+            raise ConfigError(f"invalid base_url: {url}") from None
         except aiohttp.ClientError as e:  # anything else aiohttp raises stays a glan error
-            raise BackendError(f"{type(e).__name__} talking to {self.url}") from None
+            raise BackendError(f"{type(e).__name__} talking to {url}") from None
+        ep.limiter.observe(headers)
+        if status != 200:
+            if status in TRANSIENT_STATUS:
+                raise TransientBackendError(f"HTTP {status} from {url}", retry_after_s(headers))
+            if status in (401, 403):
+                raise ConfigError(f"HTTP {status} from {url}: check the API key")
+            detail = self._redact(_error_detail(raw))
+            raise BackendError(f"HTTP {status} from {url}: {detail}")
         try:
             return ChatResponse.from_openai(orjson.loads(raw))
-        except (orjson.JSONDecodeError, KeyError, IndexError, TypeError):
-            raise TransientBackendError(f"malformed response body from {self.url}") from None
+        except (orjson.JSONDecodeError, KeyError, IndexError, TypeError, AttributeError):
+            raise TransientBackendError(f"malformed response body from {url}") from None
 
     async def aclose(self) -> None:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+def _error_detail(raw: bytes) -> str:
+    """The message of an OpenAI-style error body, else the start of the body, on one line."""
+    try:
+        body = orjson.loads(raw)
+        err = body.get("error") if isinstance(body, dict) else None
+        msg = err.get("message") if isinstance(err, dict) else (body.get("message") or err)
+        if isinstance(msg, str) and msg:
+            return " ".join(msg.split())[:300]
+    except (orjson.JSONDecodeError, AttributeError):
+        pass
+    return " ".join(raw[:200].decode("utf-8", "replace").split())

@@ -1,0 +1,160 @@
+"""Whole runs against a misbehaving OpenAI-compatible server on 127.0.0.1: the run completes,
+every pair that could be produced is produced, failures are recorded, rate limits hold, token
+and cost accounting reach the manifest, and a hopeless run stops early."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+from typer.testing import CliRunner
+
+from glan.cli import app
+from glan.config import RunConfig, load_config
+from glan.errors import TooManyFailures
+from glan.llm.client import FailureBreaker
+from glan.pipeline import STEPS, Pipeline
+from glan.records import Failure, InstructionPair, Question
+from glan.store import read_jsonl
+from tests.http_fakes import FakeOpenAIServer
+from tests.test_rate_limits import most_in_window
+
+GEN_STEPS = tuple(s for s in STEPS if s != "clean")
+
+
+@pytest.fixture
+def server() -> Iterator[FakeOpenAIServer]:
+    with FakeOpenAIServer() as srv:
+        yield srv
+
+
+def config(tmp_path: Path, base_url: str, *sets: str) -> RunConfig:
+    return load_config(
+        None,
+        [
+            f"run_dir={tmp_path / 'run'}",
+            "disciplines=[Physics]",
+            "llm.backend=openai",
+            f"llm.base_url={base_url}",
+            "llm.model=fake",
+            "llm.api_key_env=null",
+            "llm.concurrency=8",
+            "subjects.mode=json",
+            "subjects.samples=2",
+            "syllabus.min_sessions=3",
+            "syllabus.max_sessions=4",
+            "questions.per_syllabus=3",
+            *sets,
+        ],
+    )
+
+
+def run(cfg: RunConfig, steps: tuple[str, ...] = GEN_STEPS) -> dict:
+    async def go() -> dict:
+        pipe = Pipeline(cfg, show_progress=False)
+        try:
+            return await pipe.run_steps(steps)
+        finally:
+            await pipe.aclose()
+
+    return asyncio.run(go())
+
+
+def test_misbehaving_server_run_completes_within_rate_limit(tmp_path: Path, server: FakeOpenAIServer) -> None:
+    # Every other request of the first 40 misbehaves; 20 requests a second at most.
+    bad = ["429:0.05", "500", "drop", "truncated", "503", "not_json", "garbage", "429ms:20"]
+    server.misbehave(*[b for i in range(20) for b in ("ok", bad[i % len(bad)])])
+    cfg = config(tmp_path, server.base_url, "llm.rpm=1200", "prices={fake: {input: 2.0, output: 8.0}}")
+    report = run(cfg)
+    rd = cfg.run_dir
+    questions = list(read_jsonl(rd / "questions.jsonl", Question))
+    pairs = list(read_jsonl(rd / "pairs.jsonl", InstructionPair))
+    assert len(questions) >= 6 and len(pairs) == len(questions)  # everything produced
+    assert not any((rd / "failures").glob("*.jsonl")) or all(
+        p.stat().st_size == 0 for p in (rd / "failures").glob("*.jsonl")
+    )
+    assert most_in_window([(t, 1.0) for t in server.times], 1.0) <= 20 + 20 + 1
+    # accounting: tokens and cost per stage and model, in the report and the manifest
+    manifest = orjson.loads((rd / "manifest.json").read_bytes())
+    usage = manifest["usage"]
+    assert set(usage) >= {"subject_samples", "syllabi", "questions", "pairs"}
+    answers = usage["pairs"]["fake"]
+    assert answers["calls"] == report["pairs"]["calls"] == len(pairs)
+    assert answers["prompt_tokens"] > 0 and answers["completion_tokens"] > 0
+    expected = (answers["prompt_tokens"] * 2.0 + answers["completion_tokens"] * 8.0) / 1e6
+    assert answers["cost_usd"] == pytest.approx(expected, rel=1e-6)
+    assert manifest["steps"]["pairs"]["models"]["fake"]["cost_usd"] == pytest.approx(expected, rel=1e-6)
+    # a rerun makes no call; usage adds up invocations, so it stays what was spent
+    count = server.count
+    run(cfg)
+    assert server.count == count
+    again = orjson.loads((rd / "manifest.json").read_bytes())
+    assert again["usage"]["pairs"]["fake"] == answers
+    assert again["steps"]["pairs"]["calls"] == 0 and again["steps"]["pairs"]["cache_hits"] == len(pairs)
+
+
+def test_failures_are_recorded_and_filled_in_on_resume(tmp_path: Path, server: FakeOpenAIServer) -> None:
+    cfg = config(tmp_path, server.base_url, "llm.max_retries=0", "llm.max_failure_rate=1")
+    run(cfg, ("taxonomy", "subjects", "syllabi", "questions"))
+    rd = cfg.run_dir
+    n = len(list(read_jsonl(rd / "questions.jsonl", Question)))
+    server.misbehave("500", "ok", "drop", "ok", "503")  # three answers fail, no retries
+    run(cfg, ("answers",))
+    pairs = list(read_jsonl(rd / "pairs.jsonl", InstructionPair))
+    failures = list(read_jsonl(rd / "failures" / "pairs.jsonl", Failure))
+    assert len(failures) == 3 and len(pairs) == n - 3
+    assert all(f.stage == "pairs" and f.request_key for f in failures)
+    before = server.count
+    run(cfg, ("answers",))  # the failed ones are asked again, and only they
+    assert len(list(read_jsonl(rd / "pairs.jsonl", InstructionPair))) == n
+    assert server.count - before == 3
+
+
+def test_wrong_model_stops_the_run_early(tmp_path: Path, server: FakeOpenAIServer) -> None:
+    cfg = config(tmp_path, server.base_url, "questions.per_syllabus=12")
+    run(cfg, ("taxonomy", "subjects", "syllabi", "questions"))
+    n = len(list(read_jsonl(cfg.run_dir / "questions.jsonl", Question)))
+    assert n >= 36
+    server.misbehave(*["404"] * 1000)  # "the model does not exist", for every request
+    before = server.count
+    with pytest.raises(TooManyFailures, match="404"):
+        run(cfg, ("answers",))
+    assert server.count - before <= 10 + 8  # ten failures, plus what was in flight
+    assert not (cfg.run_dir / "pairs.jsonl").exists()  # nothing half-written in its place
+
+
+def test_breaker_needs_most_calls_to_fail() -> None:
+    b = FailureBreaker(max_rate=0.5, window=20, min_failures=5)
+    for _ in range(30):  # one call in three fails: the run goes on
+        b.success()
+        b.success()
+        b.failure("HTTP 500")
+    for _ in range(4):
+        b.failure("HTTP 500")
+    with pytest.raises(TooManyFailures, match="of the last 20"):
+        for _ in range(20):
+            b.failure("HTTP 500")
+    never = FailureBreaker(max_rate=1.0, window=20, min_failures=5)
+    for _ in range(100):
+        never.failure("x")
+
+
+def test_server_down_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cfg_file = tmp_path / "run.yaml"
+    cfg_file.write_text(
+        f"run_dir: {tmp_path / 'run'}\ndisciplines: [Physics]\nsubjects: {{samples: 20, mode: json}}\n"
+        f"llm: {{backend: openai, base_url: 'http://127.0.0.1:{port}/v1', model: m, "
+        "api_key_env: null, max_retries: 0, concurrency: 4}\n"
+    )
+    r = CliRunner().invoke(app, ["run", "-c", str(cfg_file), "-q"])
+    assert r.exit_code == 2, r.output
+    lines = [line for line in r.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and "stopping: 10 of the last 10 LLM calls failed" in lines[0], r.output
+    assert "Traceback" not in r.output
