@@ -217,13 +217,17 @@ class FakeOpenAIServer:
 
     async def _start(self) -> None:
         self._stopping = asyncio.Event()
-        app = web.Application()
+        app = web.Application(client_max_size=64 * 2**20)
         app.router.add_post("/v1/chat/completions", self._handle)
+        self._routes(app)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
         self.port = self._runner.addresses[0][1]
+
+    def _routes(self, app: web.Application) -> None:
+        """More routes, for subclasses."""
 
     async def _cleanup(self) -> None:
         if self._runner is not None:

@@ -158,3 +158,16 @@ def test_server_down_is_one_line_and_exit_2(tmp_path: Path) -> None:
     lines = [line for line in r.output.splitlines() if line.strip()]
     assert len(lines) == 1 and "stopping: 10 of the last 10 LLM calls failed" in lines[0], r.output
     assert "Traceback" not in r.output
+
+
+def test_requests_sharing_a_syllabus_go_out_together(tmp_path: Path, server: FakeOpenAIServer) -> None:
+    """Questions of one syllabus share its text as their prompt prefix: sent back to back, a
+    server with prefix caching computes that prefix once."""
+    cfg = config(tmp_path, server.base_url, "questions.per_syllabus=6", "llm.concurrency=4")
+    run(cfg, ("taxonomy", "subjects", "syllabi"))
+    server.reset()
+    run(cfg, ("questions",))
+    prefixes = [b["messages"][0]["content"] for b in server.bodies]
+    assert len(prefixes) >= 12 and len(set(prefixes)) >= 2
+    switches = sum(a != b for a, b in zip(prefixes, prefixes[1:], strict=False))
+    assert switches == len(set(prefixes)) - 1  # each syllabus's requests in one run

@@ -24,6 +24,11 @@ app = typer.Typer(
 )
 models_app = typer.Typer(help="The embedded model packs (GGUF files shipped as pip packages).")
 app.add_typer(models_app, name="models")
+batch_app = typer.Typer(
+    help="A step through OpenAI Batch API files (batch prices, or offline with `vllm run-batch`): "
+    "export its unanswered calls, import the results, again until none is left; or submit."
+)
+app.add_typer(batch_app, name="batch")
 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="Run config YAML (see examples/).")]
 SetOpt = Annotated[
@@ -149,6 +154,83 @@ def taxonomy(
             tax = asyncio.run(gen())
         out.write_text(dump_taxonomy(tax))
         err.print(f"wrote {len(tax.disciplines())} disciplines to {out}")
+
+    guard(go)
+
+
+def _config(config: Path | None, sets: list[str] | None, run_dir: Path | None) -> Any:
+    from glan.config import load_config
+
+    cfg = load_config(config, sets or [])
+    if run_dir is not None:
+        cfg.run_dir = run_dir
+    return cfg
+
+
+StepArg = Annotated[str, typer.Argument(help="subjects, syllabi, questions or answers")]
+
+
+@batch_app.command("export")
+def batch_export(
+    step: StepArg,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    run_dir: RunDirOpt = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Folder (default RUN_DIR/batches).")] = None,
+) -> None:
+    """Write the step's calls that have no answer yet as Batch API request files (the
+    format `vllm run-batch -i FILE -o RESULTS --model M` reads too)."""
+    from glan.batch_step import export_step
+
+    def go() -> None:
+        cfg = _config(config, set_, run_dir)
+        files = asyncio.run(export_step(cfg, step, out))
+        if not files:
+            err.print(f"{step}: every call is answered; its file is written")
+        for f in files:
+            typer.echo(str(f))
+
+    guard(go)
+
+
+@batch_app.command("import")
+def batch_import(
+    files: Annotated[list[Path], typer.Argument(help="Batch API output (or error) files.")],
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    run_dir: RunDirOpt = None,
+) -> None:
+    """Put the answers of batch result files into the run's cache; then export again (for
+    re-asks and the next part of the step) or run the step."""
+    from glan.batch_step import import_files
+
+    def go() -> None:
+        report = import_files(_config(config, set_, run_dir), files)
+        err.print(f"imported {report.imported} of {report.lines} results", highlight=False)
+        for error, n in report.errors.most_common(5):
+            err.print(f"  {n} failed: {error}", highlight=False)
+
+    guard(go)
+
+
+@batch_app.command("submit")
+def batch_submit(
+    step: StepArg,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    run_dir: RunDirOpt = None,
+    poll: Annotated[float, typer.Option(help="Seconds between status checks.")] = 30.0,
+    rounds: Annotated[int, typer.Option(help="Most batch rounds (re-asks need more than one).")] = 10,
+) -> None:
+    """Send the step's calls through the endpoint's Batch API, wait, import, repeat until all
+    are answered, then write the step's file. Safe to stop and rerun: it waits for batches
+    already submitted instead of submitting them again."""
+    from glan.batch_step import submit_step
+
+    def go() -> None:
+        cfg = _config(config, set_, run_dir)
+        asyncio.run(submit_step(cfg, step, err, poll_s=poll, max_rounds=rounds))
+        err.print(f"[green]done:[/] {step}")
 
     guard(go)
 

@@ -31,6 +31,19 @@ class TooManyFailures(GlanError):
     """Most recent LLM calls failed (wrong key or model, server down): the run stops early."""
 
 
+class Deferred(GlanError):
+    """A call held back for a batch file instead of being sent: it has no answer yet."""
+
+
+class StepDeferred(GlanError):
+    """A step could not finish: some of its calls were written to batch files instead."""
+
+    def __init__(self, stage: str, count: int) -> None:
+        super().__init__(f"{stage}: {count} calls wait for batch results")
+        self.stage = stage
+        self.count = count
+
+
 class ParseError(GlanError):
     """A response did not parse or validate; the message is fed back in a re-ask."""
 

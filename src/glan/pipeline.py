@@ -18,11 +18,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from glan import __version__
 from glan.config import LLMConfig, RunConfig, Sampling
+from glan.errors import StepDeferred
 from glan.llm.base import Backend
 from glan.llm.cache import ResponseCache
 from glan.llm.client import FailureBreaker, LLMClient, Price
 from glan.records import Discipline, Failure, Question, Record, Subject, SubjectDraft, Syllabus
-from glan.runner import run_stage
+from glan.runner import StageResult, run_stage
 from glan.stages.answers import AnswerStage
 from glan.stages.base import Stage
 from glan.stages.questions import QuestionStage
@@ -98,8 +99,10 @@ class Pipeline:
         console: Console | None = None,
         backend_factory: Callable[[LLMConfig], Backend] = make_backend,
         show_progress: bool = True,
+        record: bool = True,
     ) -> None:
         self.cfg = cfg
+        self.record = record  # write the manifest (not when only collecting batch requests)
         self.run = RunDir(cfg.run_dir)
         self.console = console or Console(stderr=True)
         self.show_progress = show_progress
@@ -156,7 +159,8 @@ class Pipeline:
                     self.step_clean(post_cfg)
                 self.report.setdefault(step, {})["wall_s"] = round(time.perf_counter() - t0, 3)
         finally:
-            self.write_manifest()
+            if self.record:
+                self.write_manifest()
         return self.report
 
     async def step_taxonomy(self) -> Taxonomy:
@@ -221,7 +225,9 @@ class Pipeline:
             JsonlWriter(self.run.stage(stage.name)) as out,
             JsonlWriter(self.run.failures(stage.name)) as failures,
         ):
-            await self._run(stage, items, total, self.cfg.llm_for(cfg), out.write, failures.write)
+            result = await self._run(stage, items, total, self.cfg.llm_for(cfg), out.write, failures.write)
+            if result.deferred:  # some calls went to a batch file: the step is not done
+                raise StepDeferred(stage.name, result.deferred)
 
     async def _run(
         self,
@@ -231,7 +237,7 @@ class Pipeline:
         llm: LLMConfig,
         emit: Callable[[Record], None],
         fail: Callable[[Failure], None] | None = None,
-    ) -> None:
+    ) -> StageResult:
         client = self.client(llm)
         before = asdict(client.stats)
         failures: list[Failure] = []
@@ -275,6 +281,7 @@ class Pipeline:
                 f"[yellow]{stage.name}: {result.failures} failed jobs recorded in "
                 f"{self.run.failures(stage.name)}[/]"
             )
+        return result
 
     def _post_config(self) -> Any:
         if self.cfg.post is None:

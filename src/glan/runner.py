@@ -11,7 +11,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from glan.errors import BackendError, ParseError
+from glan.errors import BackendError, Deferred, ParseError
 from glan.llm.client import LLMClient
 from glan.records import Failure, Record
 from glan.stages.base import Job, Stage
@@ -24,6 +24,7 @@ class StageResult:
     records: int = 0
     failures: int = 0
     reasks: int = 0
+    deferred: int = 0
 
 
 REASK = (
@@ -39,6 +40,9 @@ async def _run_job(
     for attempt in range(max_reasks + 1):
         try:
             response = await client.complete(request)
+        except Deferred:  # written to a batch file: its answer comes with the batch results
+            result.deferred += 1
+            return [], None
         except BackendError as e:
             return [], Failure(
                 stage=stage.name, input_id=job.item.id, request_key=request.key(), error=str(e)

@@ -42,6 +42,14 @@ class ResponseCache:
             (key, body, time.time()),
         )
 
+    def add(self, key: str, response: ChatResponse) -> bool:
+        """Store a response unless the key has one already; whether it was stored."""
+        body = orjson.dumps(response.model_dump(mode="json"))
+        cur = self._db.execute(
+            "INSERT OR IGNORE INTO responses (key, body, created) VALUES (?, ?, ?)", (key, body, time.time())
+        )
+        return cur.rowcount == 1
+
     def __len__(self) -> int:
         return self._db.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
 

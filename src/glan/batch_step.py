@@ -1,0 +1,207 @@
+"""A pipeline step through batch files instead of live calls.
+
+`export_step` runs the step with a backend that answers nothing: every call that is not
+cached yet (re-asks of cached replies that fail validation included) is written to Batch API
+request files, and the step's own file is left unwritten. Results come back with
+`import_results`; the next export holds only what is still missing. `submit_step` does the
+rounds against an endpoint with the Batch API (upload, create, poll, download, import) and,
+once every call is answered, runs the step from the cache. Its state file lets a restarted
+command wait for batches already submitted instead of paying for them twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+from rich.console import Console
+
+from glan.config import PriceConfig, RunConfig, Sampling
+from glan.errors import BackendError, ConfigError, GlanError, StepDeferred
+from glan.llm.batch_api import FINAL, BatchAPI
+from glan.llm.batch_files import BatchWriter, CollectingBackend, ImportReport, import_results
+from glan.llm.cache import ResponseCache
+from glan.pipeline import Pipeline
+from glan.store import write_json_atomic
+
+STEPS = ("subjects", "syllabi", "questions", "answers")
+
+
+async def wait(seconds: float) -> None:
+    """The pause between two status checks of a batch."""
+    await asyncio.sleep(seconds)
+
+
+def step_sampling(cfg: RunConfig, step: str) -> Sampling:
+    sections: dict[str, Sampling] = {
+        "subjects": cfg.subjects,
+        "syllabi": cfg.syllabus,
+        "questions": cfg.questions,
+        "answers": cfg.answers,
+    }
+    if step not in sections:
+        raise ConfigError(f"step {step!r}: batch files are for {', '.join(STEPS)}")
+    return sections[step]
+
+
+def batch_folder(cfg: RunConfig) -> Path:
+    return cfg.run_dir / "batches"
+
+
+async def export_step(cfg: RunConfig, step: str, folder: Path | None = None) -> list[Path]:
+    """Write the step's unanswered calls to request files; [] when none is left (the step's
+    file is then written from the cache)."""
+    step_sampling(cfg, step)
+    writer = BatchWriter(folder or batch_folder(cfg), f"{step}-{time.strftime('%Y%m%dT%H%M%S')}")
+    pipe = Pipeline(
+        cfg, backend_factory=lambda _llm: CollectingBackend(writer), show_progress=False, record=False
+    )
+    try:
+        await pipe.run_steps((step,))
+    except StepDeferred:
+        pass
+    finally:
+        files = writer.close()
+        await pipe.aclose()
+    return files
+
+
+def price_for(cfg: RunConfig, model: str) -> PriceConfig | None:
+    """The configured price of `model`, or of the longest configured name it starts with
+    (a dated snapshot such as 'gpt-4o-mini-2024-07-18' takes the price of 'gpt-4o-mini')."""
+    if model in cfg.prices:
+        return cfg.prices[model]
+    names = [n for n in cfg.prices if model.startswith(n)]
+    return cfg.prices[max(names, key=len)] if names else None
+
+
+def record_import(cfg: RunConfig, report: ImportReport) -> None:
+    """Add what the imported results cost (at batch prices) to the manifest's usage."""
+    if not report.imported:
+        return
+    pipe = Pipeline(cfg, show_progress=False)
+    for model, n in report.models.items():
+        frac = n / report.imported
+        prompt = round(report.prompt_tokens * frac)
+        completion = round(report.completion_tokens * frac)
+        price = price_for(cfg, model)
+        cost = 0.0
+        if price is not None:
+            cost = (prompt * price.input + completion * price.output) / 1e6 * price.batch
+        pipe.spent.setdefault("batch", {})[model] = {
+            "calls": n,
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "cost_usd": round(cost, 6),
+        }
+    cfg.run_dir.mkdir(parents=True, exist_ok=True)
+    pipe.write_manifest()
+
+
+def import_files(cfg: RunConfig, files: list[Path]) -> ImportReport:
+    cache = ResponseCache(cfg.run_dir / "cache.sqlite")
+    report = ImportReport()
+    try:
+        for f in files:
+            import_results(f, cache, report)
+    finally:
+        cache.close()
+    record_import(cfg, report)
+    return report
+
+
+class BatchState:
+    """run_dir/batches/state.json: every batch submitted, and whether its results are in."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.batches: list[dict[str, Any]] = []
+        if path.is_file():
+            try:
+                self.batches = orjson.loads(path.read_bytes())["batches"]
+            except (orjson.JSONDecodeError, KeyError, TypeError):
+                raise ConfigError(f"{path}: not a glan batch state file") from None
+
+    def save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(self.path, {"batches": self.batches})
+
+    def pending(self) -> list[dict[str, Any]]:
+        return [b for b in self.batches if not b.get("imported")]
+
+
+async def submit_step(
+    cfg: RunConfig,
+    step: str,
+    console: Console,
+    *,
+    poll_s: float = 30.0,
+    max_rounds: int = 10,
+) -> dict[str, Any]:
+    """Batch rounds until every call of `step` is answered, then the step from the cache."""
+    llm = cfg.llm_for(step_sampling(cfg, step))
+    if llm.backend != "openai" or not llm.base_url:
+        raise ConfigError("batch submit needs an endpoint with the Batch API (llm.backend: openai, base_url)")
+    base = llm.base_url if isinstance(llm.base_url, str) else llm.base_url[0]
+    api = BatchAPI(base, os.environ.get(llm.api_key_env) if llm.api_key_env else None, llm.timeout_s)
+    folder = batch_folder(cfg)
+    state = BatchState(folder / "state.json")
+    try:
+        for _ in range(max_rounds + 1):
+            for b in state.pending():  # first what was submitted before (by an earlier run too)
+                try:
+                    await _finish(api, b, cfg, folder, console, poll_s)
+                finally:
+                    state.save()
+            files = await export_step(cfg, step, folder)
+            if not files:
+                break
+            for f in files:
+                file_id = await api.upload(f)
+                batch = await api.create(file_id, {"glan_step": step, "glan_file": f.name})
+                state.batches.append(
+                    {"id": batch["id"], "step": step, "file": str(f), "input_file_id": file_id}
+                )
+                state.save()
+                console.print(f"submitted {f.name} as {batch['id']}")
+        else:
+            raise GlanError(f"{step}: calls unanswered after {max_rounds} batch rounds (see {state.path})")
+    finally:
+        await api.aclose()
+    pipe = Pipeline(cfg, console=console, show_progress=False)
+    try:
+        return await pipe.run_steps((step,))
+    finally:
+        await pipe.aclose()
+
+
+async def _finish(
+    api: BatchAPI, b: dict[str, Any], cfg: RunConfig, folder: Path, console: Console, poll_s: float
+) -> None:
+    """Poll one batch until it ends, then import its output and error files."""
+    while True:
+        info = await api.get(b["id"])
+        b["status"] = status = info.get("status")
+        if status in FINAL:
+            break
+        counts = info.get("request_counts") or {}
+        console.print(
+            f"{b['id']}: {status} ({counts.get('completed', 0)}/{counts.get('total', '?')} done)",
+            highlight=False,
+        )
+        await wait(poll_s)
+    if status == "failed":
+        errors = (info.get("errors") or {}).get("data") or [{}]
+        b["imported"] = True  # nothing to import; its requests go into the next round's file
+        raise BackendError(f"batch {b['id']} failed: {errors[0].get('message', 'no reason given')}")
+    files = []
+    for kind in ("output_file_id", "error_file_id"):
+        if info.get(kind):
+            files.append(await api.download(info[kind], folder / f"{b['id']}-{kind.split('_')[0]}.jsonl"))
+    report = import_files(cfg, files)
+    b.update(imported=True, answered=report.imported, errors=sum(report.errors.values()))
+    console.print(f"{b['id']}: {status}, {report.imported} answers imported, {b['errors']} errors")
