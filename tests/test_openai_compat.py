@@ -276,6 +276,7 @@ async def test_api_key_is_never_stored_or_shown(
     assert all(h == f"Bearer {SECRET}" for h in server.auth_headers)  # it was sent ...
     for m in messages:
         assert SECRET not in m, m
+    client.cache.commit()
     client.cache._db.execute("PRAGMA wal_checkpoint(FULL)")
     files = [p for p in tmp_path.rglob("*") if p.is_file()]
     assert any(p.name == "cache.sqlite" for p in files)

@@ -7,8 +7,10 @@ resumed run and an uninterrupted run write the same records in the same order.
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from glan.errors import BackendError, Deferred, ParseError
@@ -68,6 +70,20 @@ async def _run_job(
     raise AssertionError("unreachable")
 
 
+@contextmanager
+def fewer_collections(young: int = 20_000) -> Iterator[None]:
+    """Collect garbage less often while a stage runs: each request makes many short-lived
+    objects, and the collector's default pace spent ~9% of the CPU of a fast stage."""
+    old = gc.get_threshold()
+    gc.freeze()  # what exists before the stage is not scanned again during it
+    gc.set_threshold(max(old[0], young), old[1], old[2])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*old)
+        gc.unfreeze()
+
+
 async def run_stage(
     stage: Stage,
     items: Iterable[Record],
@@ -105,25 +121,26 @@ async def run_stage(
 
     pending: deque[tuple[Record, list[asyncio.Task]]] = deque()
     in_window = 0
-    try:
-        for item in items:
-            result.inputs += 1
-            tasks = [asyncio.create_task(guarded(job)) for job in stage.jobs(item)]
-            result.jobs += len(tasks)
-            pending.append((item, tasks))
-            in_window += len(tasks)
-            while in_window >= window and pending:
-                head, head_tasks = pending[0]
-                await finish(head, head_tasks)
+    with fewer_collections():
+        try:
+            for item in items:
+                result.inputs += 1
+                tasks = [asyncio.create_task(guarded(job)) for job in stage.jobs(item)]
+                result.jobs += len(tasks)
+                pending.append((item, tasks))
+                in_window += len(tasks)
+                while in_window >= window and pending:
+                    head, head_tasks = pending[0]
+                    await finish(head, head_tasks)
+                    pending.popleft()
+                    in_window -= len(head_tasks)
+            while pending:
+                await finish(*pending[0])
                 pending.popleft()
-                in_window -= len(head_tasks)
-        while pending:
-            await finish(*pending[0])
-            pending.popleft()
-    finally:
-        for _, tasks in pending:  # only left here when the run is being torn down
-            for task in tasks:
-                if task.done() and not task.cancelled():
-                    task.exception()  # retrieved: the run's own exception is what matters
-                task.cancel()
+        finally:
+            for _, tasks in pending:  # only left here when the run is being torn down
+                for task in tasks:
+                    if task.done() and not task.cancelled():
+                        task.exception()  # retrieved: the run's own exception is what matters
+                    task.cancel()
     return result

@@ -1,10 +1,14 @@
 """Durable response cache: SQLite in WAL mode, request key -> response.
 
-Each put commits at once, so a process killed at any moment loses only the calls in flight.
+A put commits at once unless the last commit was under `group_s` ago; then it joins a commit
+made `group_s` later (group commit). At the pace of real LLM calls every put commits at
+once; at thousands of responses a second, a process killed with SIGKILL loses the calls in
+flight plus those answered in the last 2 ms. Closing the cache commits everything.
 """
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import time
 from pathlib import Path
@@ -15,7 +19,7 @@ from glan.llm.base import ChatResponse
 
 
 class ResponseCache:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, group_s: float = 0.002) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -26,6 +30,9 @@ class ResponseCache:
         )
         self.hits = 0
         self.misses = 0
+        self.group_s = group_s
+        self._last_commit = 0.0
+        self._timer: asyncio.TimerHandle | None = None
 
     def get(self, key: str) -> ChatResponse | None:
         row = self._db.execute("SELECT body FROM responses WHERE key = ?", (key,)).fetchone()
@@ -36,22 +43,42 @@ class ResponseCache:
         return ChatResponse.model_validate(orjson.loads(row[0]))
 
     def put(self, key: str, response: ChatResponse) -> None:
-        body = orjson.dumps(response.model_dump(mode="json"))
-        self._db.execute(
-            "INSERT OR REPLACE INTO responses (key, body, created) VALUES (?, ?, ?)",
-            (key, body, time.time()),
-        )
+        self._write("INSERT OR REPLACE", key, orjson.dumps(response.model_dump()))
+
+    def _write(self, verb: str, key: str, body: bytes) -> int:
+        db = self._db
+        if not db.in_transaction:
+            db.execute("BEGIN")
+        n = db.execute(
+            f"{verb} INTO responses (key, body, created) VALUES (?, ?, ?)", (key, body, time.time())
+        ).rowcount
+        if self._timer is None:
+            if time.monotonic() - self._last_commit >= self.group_s:
+                self.commit()
+            else:
+                try:
+                    loop = asyncio.get_running_loop()
+                except RuntimeError:
+                    self.commit()
+                else:
+                    self._timer = loop.call_later(self.group_s, self.commit)
+        return n
+
+    def commit(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._db.in_transaction:
+            self._db.execute("COMMIT")
+        self._last_commit = time.monotonic()
 
     def add(self, key: str, response: ChatResponse) -> bool:
         """Store a response unless the key has one already; whether it was stored."""
-        body = orjson.dumps(response.model_dump(mode="json"))
-        cur = self._db.execute(
-            "INSERT OR IGNORE INTO responses (key, body, created) VALUES (?, ?, ?)", (key, body, time.time())
-        )
-        return cur.rowcount == 1
+        return self._write("INSERT OR IGNORE", key, orjson.dumps(response.model_dump())) == 1
 
     def __len__(self) -> int:
         return self._db.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
 
     def close(self) -> None:
+        self.commit()
         self._db.close()

@@ -1,0 +1,48 @@
+"""The response cache's group commit: durable at once at the pace of real calls, grouped
+(at most `group_s` late) when responses arrive faster."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+from glan.llm.base import ChatResponse
+from glan.llm.cache import ResponseCache
+
+
+def committed(path: Path) -> int:
+    """Rows another process would see."""
+    db = sqlite3.connect(path)
+    try:
+        return db.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
+    finally:
+        db.close()
+
+
+def resp(i: int) -> ChatResponse:
+    return ChatResponse(text=f"answer {i}", prompt_tokens=3, completion_tokens=5)
+
+
+def test_a_lone_put_commits_at_once(tmp_path: Path) -> None:
+    cache = ResponseCache(tmp_path / "c.sqlite")
+    cache.put("k1", resp(1))
+    assert committed(tmp_path / "c.sqlite") == 1
+    cache.put("k2", resp(2))  # no event loop: nothing to defer the commit to
+    assert committed(tmp_path / "c.sqlite") == 2
+    assert cache.add("k2", resp(9)) is False and cache.get("k2") == resp(2)
+    cache.close()
+
+
+async def test_fast_puts_are_grouped_and_committed_soon_after(tmp_path: Path) -> None:
+    path = tmp_path / "c.sqlite"
+    cache = ResponseCache(path, group_s=0.05)
+    for i in range(100):
+        cache.put(f"k{i}", resp(i))
+    assert 1 <= committed(path) < 100  # the first at once, the rest wait for the group commit
+    assert cache.get("k99") == resp(99) and len(cache) == 100  # visible to its own reader
+    await asyncio.sleep(0.1)
+    assert committed(path) == 100
+    cache.put("late", resp(0))
+    cache.close()  # closing commits what is pending
+    assert committed(path) == 101
