@@ -1,0 +1,64 @@
+"""`glan estimate`: calls, tokens and cost before spending, exact where inputs exist."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from glan.cli import app
+from glan.config import PriceConfig, RunConfig
+from glan.estimate import estimate
+from tests.fakes import FakeBackend
+from tests.test_pipeline import run
+
+
+def by_stage(cfg: RunConfig) -> dict:
+    return {r.stage: r for r in estimate(cfg)}
+
+
+def test_before_anything_runs(small_config: RunConfig) -> None:
+    cfg = small_config
+    cfg.prices = {cfg.llm.model: PriceConfig(input=1.0, output=2.0)}
+    rows = by_stage(cfg)
+    assert list(rows) == ["subject_drafts", "subject_samples", "syllabi", "questions", "pairs"]
+    drafts = rows["subject_drafts"]
+    assert drafts.calls == 2 * 2 and drafts.counted == "exact" and drafts.cached == 0
+    assert rows["syllabi"].counted == "assumed" and rows["syllabi"].calls == 2 * 2 * 12
+    assert rows["questions"].calls == rows["pairs"].calls == 4 * rows["syllabi"].calls
+    # the question prompt carries a whole syllabus: far longer than an answer's prompt
+    assert rows["questions"].prompt_per_call > 3 * rows["pairs"].prompt_per_call
+    for r in rows.values():
+        assert r.reply_per_call <= r.max_tokens and r.basis == "prompt+typical"
+        expected = r.to_send * (r.prompt_per_call * 1.0 + r.reply_per_call * 2.0) / 1e6
+        assert r.cost() == expected and r.cost(at_most=True) >= expected
+    assert not cfg.run_dir.exists()  # estimating spends and writes nothing
+
+
+def test_exact_counts_and_measured_tokens_after_a_pilot(small_config: RunConfig) -> None:
+    cfg = small_config
+    fake = FakeBackend()
+    run(cfg, fake, ("taxonomy", "subjects", "syllabi", "questions"))
+    rows = by_stage(cfg)
+    questions = sum(1 for _ in (cfg.run_dir / "questions.jsonl").open())
+    answers = rows["pairs"]
+    assert answers.counted == "exact" and answers.calls == questions and answers.cached == 0
+    for stage in ("subject_drafts", "subject_samples", "syllabi", "questions"):
+        assert rows[stage].to_send == 0 and rows[stage].basis == "measured", stage
+    calls_before = len(fake.calls)
+    run(cfg, fake, ("answers",))
+    assert len(fake.calls) - calls_before == answers.to_send  # the prediction was right
+    after = by_stage(cfg)["pairs"]
+    assert after.to_send == 0 and after.basis == "measured" and after.prompt_per_call == 10
+
+
+def test_cli_json(tmp_path: Path) -> None:
+    r = CliRunner().invoke(
+        app, ["estimate", "--json", "--run-dir", str(tmp_path / "r"), "-s", "disciplines=[Physics]"]
+    )
+    assert r.exit_code == 0, r.output
+    rows = json.loads(r.stdout)
+    assert rows[0]["stage"] == "subject_drafts" and rows[0]["calls"] == 10 and rows[0]["cost_usd"] is None
+    bad = CliRunner().invoke(app, ["estimate", "--run-dir", str(tmp_path), "-s", "disciplines=[Nonsense]"])
+    assert bad.exit_code == 2 and "Nonsense" in bad.output
