@@ -62,3 +62,12 @@ def test_cli_json(tmp_path: Path) -> None:
     assert rows[0]["stage"] == "subject_drafts" and rows[0]["calls"] == 10 and rows[0]["cost_usd"] is None
     bad = CliRunner().invoke(app, ["estimate", "--run-dir", str(tmp_path), "-s", "disciplines=[Nonsense]"])
     assert bad.exit_code == 2 and "Nonsense" in bad.output
+
+
+def test_the_endpoints_example_estimates(tmp_path: Path) -> None:
+    example = Path(__file__).parent.parent / "examples" / "endpoints.yaml"
+    r = CliRunner().invoke(app, ["estimate", "-c", str(example), "--json", "--run-dir", str(tmp_path / "r")])
+    assert r.exit_code == 0, r.output
+    rows = {row["stage"]: row for row in json.loads(r.stdout)}
+    assert rows["pairs"]["model"] == "gpt-4o-mini" and rows["pairs"]["cost_usd"] > 0
+    assert rows["questions"]["calls"] == 100 * rows["syllabi"]["calls"]
