@@ -46,3 +46,17 @@ async def test_fast_puts_are_grouped_and_committed_soon_after(tmp_path: Path) ->
     cache.put("late", resp(0))
     cache.close()  # closing commits what is pending
     assert committed(path) == 101
+
+
+def test_a_fresh_cache_answers_misses_from_its_bloom_filter(tmp_path: Path) -> None:
+    path = tmp_path / "c.sqlite"
+    cache = ResponseCache(path)
+    keys = [f"{i:064x}"[::-1] for i in range(2000)]
+    for k in keys[:1000]:
+        cache.put(k, resp(1))
+    assert all(cache.get(k) == resp(1) for k in keys[:1000])  # no false negative
+    assert sum(cache.get(k) is None for k in keys[1000:]) == 1000
+    cache.close()
+    reopened = ResponseCache(path)  # not empty at open: every lookup is a query
+    assert reopened._seen is None and reopened.get(keys[5]) == resp(1) and reopened.get(keys[1500]) is None
+    reopened.close()

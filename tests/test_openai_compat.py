@@ -14,7 +14,7 @@ import pytest
 from glan.errors import BackendError, ConfigError, TransientBackendError
 from glan.llm.base import ChatRequest
 from glan.llm.cache import ResponseCache
-from glan.llm.client import FailureBreaker, LLMClient
+from glan.llm.client import FailureBreaker, LLMClient, Price
 from glan.llm.openai_compat import OpenAICompatBackend
 from tests.fakes import fake_reply
 from tests.http_fakes import FakeOpenAIServer
@@ -91,6 +91,31 @@ async def test_real_llama_json_schema(llama: object, tmp_path: Path) -> None:
         assert again == resp and client.stats.calls == 1 and client.stats.cache_hits == 1
     finally:
         await client.aclose()
+
+
+@pytest.mark.slow
+async def test_real_llama_rate_limited_endpoints_and_cost(llama: object, tmp_path: Path) -> None:
+    """Two endpoints (the same real server twice) under 120 requests a minute, priced."""
+    url = llama.base_url  # type: ignore[attr-defined]
+    backend = OpenAICompatBackend([url, url], MODEL, api_key=llama.api_key, api_key_env=None, rpm=120)  # type: ignore[attr-defined]
+    cache = ResponseCache(tmp_path / "cache.sqlite")
+    client = LLMClient(cache, lambda: backend, price=Price(input=1.0, output=3.0))
+    requests = [
+        ChatRequest(model=MODEL, messages=[{"role": "user", "content": f"Say {w}."}], max_tokens=4, seed=1)
+        for w in ("yes", "no", "maybe", "never")
+    ]
+    t0 = time.monotonic()
+    try:
+        out = await asyncio.gather(*(client.complete(r) for r in requests))
+    finally:
+        await client.aclose()
+        cache.close()
+    assert all(r.text for r in out)
+    assert time.monotonic() - t0 >= (4 - 2) / 2 * 0.9  # two at once, then two a second
+    assert [e.requests for e in backend.endpoints] == [2, 2]
+    s = client.stats
+    assert s.prompt_tokens == sum(r.prompt_tokens for r in out) > 0
+    assert s.cost_usd == pytest.approx((s.prompt_tokens * 1.0 + s.completion_tokens * 3.0) / 1e6)
 
 
 @pytest.mark.slow

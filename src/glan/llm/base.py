@@ -25,7 +25,7 @@ class ChatRequest(BaseModel):
 
     def key(self) -> str:
         """sha256 of the canonical JSON of the request (sorted keys, no whitespace)."""
-        blob = orjson.dumps(self.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
+        blob = orjson.dumps(self.model_dump(), option=orjson.OPT_SORT_KEYS)  # JSON-native fields
         return hashlib.sha256(blob).hexdigest()
 
     def estimated_tokens(self) -> int:
@@ -80,13 +80,23 @@ class ChatResponse(BaseModel):
         timings = body.get("timings") or {}
         if model_ms is None and timings:
             model_ms = float(timings.get("prompt_ms", 0.0)) + float(timings.get("predicted_ms", 0.0))
-        return cls(
-            text=(choice.get("message") or {}).get("content") or "",
-            finish_reason=choice.get("finish_reason"),
-            model=body.get("model"),
+        text = (choice.get("message") or {}).get("content") or ""
+        model = body.get("model")
+        finish = choice.get("finish_reason")
+        if (
+            not isinstance(text, str)
+            or not isinstance(model, str | None)
+            or not isinstance(finish, str | None)
+        ):
+            raise TypeError("not a chat.completion body")
+        return cls.model_construct(  # every field checked or converted above
+            text=text,
+            finish_reason=finish,
+            model=model,
             prompt_tokens=int(usage.get("prompt_tokens") or 0),
             completion_tokens=int(usage.get("completion_tokens") or 0),
             model_ms=model_ms,
+            extra={},
         )
 
 

@@ -150,7 +150,7 @@ def import_results(path: Path, cache: ResponseCache, report: ImportReport | None
             if error is None:
                 try:
                     resp = ChatResponse.from_openai(line["response"]["body"])
-                except (KeyError, IndexError, TypeError, AttributeError):
+                except (ValueError, KeyError, IndexError, TypeError, AttributeError):
                     error = "malformed response body"
             if error is not None:
                 report.errors[" ".join(error.split())[:200]] += 1

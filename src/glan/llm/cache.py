@@ -9,6 +9,7 @@ flight plus those answered in the last 2 ms. Closing the cache commits everythin
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import sqlite3
 import time
 from pathlib import Path
@@ -16,6 +17,12 @@ from pathlib import Path
 import orjson
 
 from glan.llm.base import ChatResponse
+
+BLOOM_BITS = 1 << 26  # 8 MB: about 5 % false positives at 10M keys (then a query decides)
+
+
+def db_empty(db: sqlite3.Connection) -> bool:
+    return db.execute("SELECT 1 FROM responses LIMIT 1").fetchone() is None
 
 
 class ResponseCache:
@@ -30,11 +37,37 @@ class ResponseCache:
         )
         self.hits = 0
         self.misses = 0
+        # A cache that starts empty knows every key it holds: a Bloom filter of them answers
+        # most misses (every call of a fresh run) without a query.
+        empty = db_empty(self._db)
+        self._seen: bytearray | None = bytearray(BLOOM_BITS // 8) if empty else None
         self.group_s = group_s
         self._last_commit = 0.0
         self._timer: asyncio.TimerHandle | None = None
 
+    def _bloom(self, key: str, add: bool) -> bool:
+        """Whether `key` may be here (and, with `add`, mark it)."""
+        seen = self._seen
+        assert seen is not None
+        try:
+            h = int(key[:21], 16)  # 84 bits of a sha256 hex key: three 26-bit positions
+        except ValueError:  # any other key
+            h = int.from_bytes(hashlib.blake2b(key.encode(), digest_size=11).digest(), "big")
+        here = True
+        for _ in range(3):
+            bit = h & (BLOOM_BITS - 1)
+            h >>= 26
+            if add:
+                seen[bit >> 3] |= 1 << (bit & 7)
+            elif not seen[bit >> 3] >> (bit & 7) & 1:
+                here = False
+                break
+        return here
+
     def get(self, key: str) -> ChatResponse | None:
+        if self._seen is not None and not self._bloom(key, add=False):
+            self.misses += 1
+            return None
         row = self._db.execute("SELECT body FROM responses WHERE key = ?", (key,)).fetchone()
         if row is None:
             self.misses += 1
@@ -46,6 +79,8 @@ class ResponseCache:
         self._write("INSERT OR REPLACE", key, orjson.dumps(response.model_dump()))
 
     def _write(self, verb: str, key: str, body: bytes) -> int:
+        if self._seen is not None:
+            self._bloom(key, add=True)
         db = self._db
         if not db.in_transaction:
             db.execute("BEGIN")

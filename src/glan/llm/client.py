@@ -48,6 +48,7 @@ class FailureBreaker:
         self.min_failures = min_failures
         self.succeeded = 0
         self.errors: Counter[str] = Counter()
+        self.tripped: TooManyFailures | None = None  # once tripped, every later call stops at once
 
     def success(self) -> None:
         self.succeeded += 1
@@ -64,11 +65,12 @@ class FailureBreaker:
         full = len(self.window) == self.window.maxlen
         if self.succeeded == 0 or (full and failed > self.max_rate * len(self.window)):
             common, n = self.errors.most_common(1)[0]
-            raise TooManyFailures(
+            self.tripped = TooManyFailures(
                 f"stopping: {failed} of the last {len(self.window)} LLM calls failed "
                 f"({n}x: {common}); finished calls are cached, fix the cause and run the same "
                 "command to resume"
             )
+            raise self.tripped
 
 
 class LLMClient:
@@ -125,6 +127,8 @@ class LLMClient:
     async def _call(self, request: ChatRequest) -> ChatResponse:
         backend = self.backend
         for attempt in range(self.max_retries + 1):
+            if self.breaker.tripped is not None:
+                raise self.breaker.tripped
             try:
                 self.stats.calls += 1
                 resp = await backend.chat(request)

@@ -148,7 +148,7 @@ class OpenAICompatBackend:
             raise BackendError(f"HTTP {status} from {url}: {detail}")
         try:
             return ChatResponse.from_openai(orjson.loads(raw))
-        except (orjson.JSONDecodeError, KeyError, IndexError, TypeError, AttributeError):
+        except (ValueError, KeyError, IndexError, TypeError, AttributeError):
             raise TransientBackendError(f"malformed response body from {url}") from None
 
     async def aclose(self) -> None:
