@@ -21,11 +21,11 @@ from glan.errors import ConfigError
 from glan.llm.base import ChatRequest
 from glan.llm.batch_files import BatchWriter, import_results
 from glan.llm.cache import ResponseCache
-from glan.pipeline import Pipeline
 from glan.records import InstructionPair, Question
 from glan.store import read_jsonl
 from tests.batch_fakes import FakeBatchServer, process_batch_file
 from tests.http_fakes import FakeOpenAIServer
+from tests.test_run_faults import run
 
 KEY_ENV = "GLAN_BATCH_TEST_KEY"
 SECRET = "sk-glan-batch-" + secrets.token_hex(12)
@@ -59,17 +59,6 @@ def config(tmp_path: Path, base_url: str, name: str = "run", *sets: str) -> RunC
             *sets,
         ],
     )
-
-
-def run(cfg: RunConfig, steps: tuple[str, ...]) -> dict:
-    async def go() -> dict:
-        pipe = Pipeline(cfg, show_progress=False)
-        try:
-            return await pipe.run_steps(steps)
-        finally:
-            await pipe.aclose()
-
-    return asyncio.run(go())
 
 
 def lines(path: Path) -> list[dict]:
