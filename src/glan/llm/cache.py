@@ -1,9 +1,9 @@
 """Durable response cache: SQLite in WAL mode, request key -> response.
 
-A put commits at once unless the last commit was under `group_s` ago; then it joins a commit
-made `group_s` later (group commit). At the pace of real LLM calls every put commits at
-once; at thousands of responses a second, a process killed with SIGKILL loses the calls in
-flight plus those answered in the last 2 ms. Closing the cache commits everything.
+Inside an event loop, the puts of one loop iteration share one commit, made as the loop's
+next callback: before any task sends another request, so a process killed with SIGKILL still
+loses only the calls in flight (an answer waiting for that commit is one of them). Outside a
+loop each put commits at once; closing the cache commits everything.
 """
 
 from __future__ import annotations
@@ -21,12 +21,8 @@ from glan.llm.base import ChatResponse
 BLOOM_BITS = 1 << 26  # 8 MB: about 5 % false positives at 10M keys (then a query decides)
 
 
-def db_empty(db: sqlite3.Connection) -> bool:
-    return db.execute("SELECT 1 FROM responses LIMIT 1").fetchone() is None
-
-
 class ResponseCache:
-    def __init__(self, path: Path, group_s: float = 0.002) -> None:
+    def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -39,11 +35,10 @@ class ResponseCache:
         self.misses = 0
         # A cache that starts empty knows every key it holds: a Bloom filter of them answers
         # most misses (every call of a fresh run) without a query.
-        empty = db_empty(self._db)
+        empty = self._db.execute("SELECT 1 FROM responses LIMIT 1").fetchone() is None
         self._seen: bytearray | None = bytearray(BLOOM_BITS // 8) if empty else None
-        self.group_s = group_s
-        self._last_commit = 0.0
-        self._timer: asyncio.TimerHandle | None = None
+        self._commit_due = False
+        self._open = True
 
     def _bloom(self, key: str, add: bool) -> bool:
         """Whether `key` may be here (and, with `add`, mark it)."""
@@ -87,25 +82,20 @@ class ResponseCache:
         n = db.execute(
             f"{verb} INTO responses (key, body, created) VALUES (?, ?, ?)", (key, body, time.time())
         ).rowcount
-        if self._timer is None:
-            if time.monotonic() - self._last_commit >= self.group_s:
+        if not self._commit_due:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
                 self.commit()
             else:
-                try:
-                    loop = asyncio.get_running_loop()
-                except RuntimeError:
-                    self.commit()
-                else:
-                    self._timer = loop.call_later(self.group_s, self.commit)
+                self._commit_due = True
+                loop.call_soon(self.commit)
         return n
 
     def commit(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        if self._db.in_transaction:
+        self._commit_due = False
+        if self._open and self._db.in_transaction:
             self._db.execute("COMMIT")
-        self._last_commit = time.monotonic()
 
     def add(self, key: str, response: ChatResponse) -> bool:
         """Store a response unless the key has one already; whether it was stored."""
@@ -116,4 +106,5 @@ class ResponseCache:
 
     def close(self) -> None:
         self.commit()
+        self._open = False  # a commit still scheduled on the loop finds nothing to do
         self._db.close()
