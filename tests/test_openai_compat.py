@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from glan.config import PriceConfig
 from glan.errors import BackendError, ConfigError, TransientBackendError
 from glan.llm.base import ChatRequest
 from glan.llm.cache import ResponseCache
-from glan.llm.client import FailureBreaker, LLMClient, Price
+from glan.llm.client import FailureBreaker, LLMClient
 from glan.llm.openai_compat import OpenAICompatBackend
 from tests.fakes import fake_reply
 from tests.http_fakes import FakeOpenAIServer
@@ -99,7 +100,7 @@ async def test_real_llama_rate_limited_endpoints_and_cost(llama: object, tmp_pat
     url = llama.base_url  # type: ignore[attr-defined]
     backend = OpenAICompatBackend([url, url], MODEL, api_key=llama.api_key, api_key_env=None, rpm=120)  # type: ignore[attr-defined]
     cache = ResponseCache(tmp_path / "cache.sqlite")
-    client = LLMClient(cache, lambda: backend, price=Price(input=1.0, output=3.0))
+    client = LLMClient(cache, lambda: backend, price=PriceConfig(input=1.0, output=3.0))
     requests = [
         ChatRequest(model=MODEL, messages=[{"role": "user", "content": f"Say {w}."}], max_tokens=4, seed=1)
         for w in ("yes", "no", "maybe", "never")

@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 from rich.console import Console
 
-from glan.config import PriceConfig, RunConfig, Sampling
+from glan.config import RunConfig, Sampling
 from glan.errors import BackendError, ConfigError, GlanError, StepDeferred
 from glan.llm.batch_api import FINAL, BatchAPI
 from glan.llm.batch_files import BatchWriter, CollectingBackend, ImportReport, import_results
@@ -70,15 +70,6 @@ async def export_step(cfg: RunConfig, step: str, folder: Path | None = None) -> 
     return files
 
 
-def price_for(cfg: RunConfig, model: str) -> PriceConfig | None:
-    """The configured price of `model`, or of the longest configured name it starts with
-    (a dated snapshot such as 'gpt-4o-mini-2024-07-18' takes the price of 'gpt-4o-mini')."""
-    if model in cfg.prices:
-        return cfg.prices[model]
-    names = [n for n in cfg.prices if model.startswith(n)]
-    return cfg.prices[max(names, key=len)] if names else None
-
-
 def record_import(cfg: RunConfig, report: ImportReport) -> None:
     """Add what the imported results cost (at batch prices) to the manifest's usage."""
     if not report.imported:
@@ -88,10 +79,8 @@ def record_import(cfg: RunConfig, report: ImportReport) -> None:
         frac = n / report.imported
         prompt = round(report.prompt_tokens * frac)
         completion = round(report.completion_tokens * frac)
-        price = price_for(cfg, model)
-        cost = 0.0
-        if price is not None:
-            cost = (prompt * price.input + completion * price.output) / 1e6 * price.batch
+        price = cfg.price_for(model)
+        cost = price.cost(prompt, completion) * price.batch if price is not None else 0.0
         pipe.spent.setdefault("batch", {})[model] = {
             "calls": n,
             "prompt_tokens": prompt,

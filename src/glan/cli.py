@@ -51,6 +51,15 @@ def guard(fn: Callable[[], T]) -> T:
         raise typer.Exit(130) from None
 
 
+def _config(config: Path | None, sets: list[str] | None, run_dir: Path | None) -> Any:
+    from glan.config import load_config
+
+    cfg = load_config(config, sets or [])
+    if run_dir is not None:
+        cfg.run_dir = run_dir
+    return cfg
+
+
 def _run_steps(
     config: Path | None,
     sets: list[str] | None,
@@ -58,12 +67,9 @@ def _run_steps(
     steps: tuple[str, ...],
     quiet: bool,
 ) -> dict[str, Any]:
-    from glan.config import load_config
     from glan.pipeline import Pipeline
 
-    cfg = load_config(config, sets or [])
-    if run_dir is not None:
-        cfg.run_dir = run_dir
+    cfg = _config(config, sets, run_dir)
 
     async def go() -> dict[str, Any]:
         pipe = Pipeline(cfg, console=err, show_progress=not quiet)
@@ -158,15 +164,6 @@ def taxonomy(
     guard(go)
 
 
-def _config(config: Path | None, sets: list[str] | None, run_dir: Path | None) -> Any:
-    from glan.config import load_config
-
-    cfg = load_config(config, sets or [])
-    if run_dir is not None:
-        cfg.run_dir = run_dir
-    return cfg
-
-
 StepArg = Annotated[str, typer.Argument(help="subjects, syllabi, questions or answers")]
 
 
@@ -206,7 +203,10 @@ def batch_import(
 
     def go() -> None:
         report = import_files(_config(config, set_, run_dir), files)
-        err.print(f"imported {report.imported} of {report.lines} results", highlight=False)
+        err.print(
+            f"imported {report.imported} of {report.lines} results ({report.known} were in already)",
+            highlight=False,
+        )
         for error, n in report.errors.most_common(5):
             err.print(f"  {n} failed: {error}", highlight=False)
 

@@ -50,6 +50,9 @@ class PriceConfig(Strict):
     output: float = Field(ge=0)
     batch: float = Field(default=0.5, gt=0, le=1)
 
+    def cost(self, prompt_tokens: float, completion_tokens: float) -> float:
+        return (prompt_tokens * self.input + completion_tokens * self.output) / 1e6
+
 
 class Sampling(Strict):
     temperature: float = Field(default=0.7, ge=0, le=2)
@@ -124,6 +127,14 @@ class RunConfig(Strict):
 
     def llm_for(self, step: Sampling) -> LLMConfig:
         return step.llm or self.llm
+
+    def price_for(self, model: str) -> PriceConfig | None:
+        """The price of `model`, or of the longest priced name it starts with (a dated
+        snapshot such as 'gpt-4o-mini-2024-07-18' takes the price of 'gpt-4o-mini')."""
+        if model in self.prices:
+            return self.prices[model]
+        names = [n for n in self.prices if model.startswith(n)]
+        return self.prices[max(names, key=len)] if names else None
 
 
 def _set_path(data: dict[str, Any], dotted: str, raw: str) -> None:

@@ -26,7 +26,7 @@ from glan.stages.base import Stage
 from glan.stages.questions import QuestionStage
 from glan.stages.subjects import SubjectConvertStage, SubjectDraftStage, SubjectsJsonStage
 from glan.stages.syllabus import SyllabusStage
-from glan.store import read_jsonl
+from glan.store import count_lines, read_jsonl
 from glan.taxonomy import load_taxonomy
 
 # Typical reply lengths in tokens, before anything is measured (capped at max_tokens).
@@ -68,7 +68,7 @@ class StageEstimate:
         if self.price is None:
             return None
         reply = self.max_tokens if at_most else self.reply_per_call
-        return self.to_send * (self.prompt_per_call * self.price.input + reply * self.price.output) / 1e6
+        return self.price.cost(self.to_send * self.prompt_per_call, self.to_send * reply)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -203,7 +203,7 @@ class Estimator:
             prompt_per_call=prompt_per_call,
             reply_per_call=reply,
             max_tokens=max_tokens,
-            price=self.cfg.prices.get(llm.model),
+            price=self.cfg.price_for(llm.model),
             basis=basis,
             counted="exact" if inputs is not None else "assumed",
         )
@@ -232,7 +232,7 @@ class Estimator:
             rows.append(self.stage(SubjectsJsonStage(sc, model, cfg.seed), sc, ds, d0, per_sample))
         subjects_file = self._file("subjects")
         if subjects_file is not None:
-            n_subjects = sum(1 for _ in read_jsonl(subjects_file, Subject))
+            n_subjects = count_lines(subjects_file)
         else:
             per_discipline = sc.samples * self.subjects_per_sample
             if sc.max_per_discipline is not None:
@@ -250,7 +250,7 @@ class Estimator:
         )
         qc = cfg.questions
         syllabi_file = self._file("syllabi")
-        n_syllabi = sum(1 for _ in read_jsonl(syllabi_file, Syllabus)) if syllabi_file else n_subjects
+        n_syllabi = count_lines(syllabi_file) if syllabi_file else n_subjects
         sessions = (yc.min_sessions + yc.max_sessions) // 2
         rows.append(
             self.stage(

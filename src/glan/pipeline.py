@@ -21,7 +21,7 @@ from glan.config import LLMConfig, RunConfig, Sampling
 from glan.errors import StepDeferred
 from glan.llm.base import Backend
 from glan.llm.cache import ResponseCache
-from glan.llm.client import FailureBreaker, LLMClient, Price
+from glan.llm.client import FailureBreaker, LLMClient
 from glan.records import Discipline, Failure, Question, Record, Subject, SubjectDraft, Syllabus
 from glan.runner import StageResult, run_stage
 from glan.stages.answers import AnswerStage
@@ -121,12 +121,11 @@ class Pipeline:
     def client(self, llm: LLMConfig) -> LLMClient:
         key = llm.model_dump_json()
         if key not in self._clients:
-            price = self.cfg.prices.get(llm.model)
             self._clients[key] = LLMClient(
                 self.cache,
                 lambda: self._factory(llm),
                 max_retries=llm.max_retries,
-                price=Price(price.input, price.output) if price else None,
+                price=self.cfg.price_for(llm.model),
                 breaker=FailureBreaker(llm.max_failure_rate),
             )
         return self._clients[key]

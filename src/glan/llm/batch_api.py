@@ -12,6 +12,7 @@ import orjson
 
 from glan.errors import BackendError, ConfigError
 from glan.llm.batch_files import ENDPOINT
+from glan.llm.openai_compat import error_detail
 
 FINAL = {"completed", "failed", "expired", "cancelled"}
 
@@ -44,10 +45,7 @@ class BatchAPI:
         if status == 404 and path.startswith(("/files", "/batches")) and method == "POST":
             raise ConfigError(f"HTTP 404 from {url}: this endpoint has no Batch API")
         if status >= 400:
-            detail = raw[:200].decode("utf-8", "replace")
-            if self._secret:
-                detail = detail.replace(self._secret, "***")
-            raise BackendError(f"HTTP {status} from {url}: {' '.join(detail.split())}")
+            raise BackendError(f"HTTP {status} from {url}: {error_detail(raw, self._secret)}")
         return raw
 
     async def _json(self, method: str, path: str, **kw: Any) -> dict[str, Any]:

@@ -28,8 +28,8 @@ MAX_BYTES = 190 * 2**20
 _KEY = re.compile(r"^[0-9a-f]{64}$")
 
 
-def request_line(request: ChatRequest) -> bytes:
-    line = {"custom_id": request.key(), "method": "POST", "url": ENDPOINT, "body": request.openai_body()}
+def request_line(key: str, request: ChatRequest) -> bytes:
+    line = {"custom_id": key, "method": "POST", "url": ENDPOINT, "body": request.openai_body()}
     return orjson.dumps(line) + b"\n"
 
 
@@ -51,10 +51,10 @@ class BatchWriter:
         self._bytes = 0
 
     def add(self, request: ChatRequest) -> None:
-        line = request_line(request)
         key = request.key()
         if key in self._keys:  # a custom_id must be unique within a file
             return
+        line = request_line(key, request)
         if self._f is None or len(self._keys) >= self.max_lines or self._bytes + len(line) > self.max_bytes:
             self._rotate()
         self._f.write(line)
@@ -96,7 +96,7 @@ class CollectingBackend:
 
     async def chat(self, request: ChatRequest) -> ChatResponse:
         self.writer.add(request)
-        raise Deferred(request.key())
+        raise Deferred("written to a batch file")
 
     async def aclose(self) -> None:
         return None

@@ -9,20 +9,10 @@ from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from glan.config import PriceConfig
 from glan.errors import BackendError, TooManyFailures, TransientBackendError
 from glan.llm.base import Backend, ChatRequest, ChatResponse
 from glan.llm.cache import ResponseCache
-
-
-@dataclass(frozen=True)
-class Price:
-    """US dollars per million tokens."""
-
-    input: float = 0.0
-    output: float = 0.0
-
-    def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
-        return (prompt_tokens * self.input + completion_tokens * self.output) / 1e6
 
 
 @dataclass
@@ -85,7 +75,7 @@ class LLMClient:
         max_retries: int = 5,
         backoff_s: float = 1.0,
         max_backoff_s: float = 60.0,
-        price: Price | None = None,
+        price: PriceConfig | None = None,
         breaker: FailureBreaker | None = None,
     ) -> None:
         self.cache = cache

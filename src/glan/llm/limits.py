@@ -108,7 +108,6 @@ class RateLimiter:
         self.requests = Bucket(rpm) if rpm else None
         self.tokens = Bucket(tpm) if tpm else None
         self.paused_until = 0.0
-        self.pauses = 0
         self._lock = asyncio.Lock()
 
     @property
@@ -117,10 +116,7 @@ class RateLimiter:
 
     def pause(self, seconds: float) -> None:
         """Send nothing to this endpoint for `seconds` (a 429's Retry-After, a reset)."""
-        until = time.monotonic() + seconds
-        if until > self.paused_until:
-            self.paused_until = until
-            self.pauses += 1
+        self.paused_until = max(self.paused_until, time.monotonic() + seconds)
 
     async def acquire(self, tokens: float = 0.0) -> None:
         """Wait until one request estimated at `tokens` may be sent, and charge it."""

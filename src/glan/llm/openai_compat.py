@@ -79,9 +79,6 @@ class OpenAICompatBackend:
             )
         return self._session
 
-    def _redact(self, text: str) -> str:
-        return text.replace(self._secret, "***") if self._secret else text
-
     def _pick(self) -> Endpoint:
         """The endpoint with the fewest requests in flight among those not paused (turns
         taken on ties); when all are paused, the one that resumes first."""
@@ -144,7 +141,7 @@ class OpenAICompatBackend:
                 raise TransientBackendError(f"HTTP {status} from {url}", retry_after_s(headers))
             if status in (401, 403):
                 raise ConfigError(f"HTTP {status} from {url}: check the API key")
-            detail = self._redact(_error_detail(raw))
+            detail = error_detail(raw, self._secret)
             raise BackendError(f"HTTP {status} from {url}: {detail}")
         try:
             return ChatResponse.from_openai(orjson.loads(raw))
@@ -157,14 +154,16 @@ class OpenAICompatBackend:
             self._session = None
 
 
-def _error_detail(raw: bytes) -> str:
-    """The message of an OpenAI-style error body, else the start of the body, on one line."""
+def error_detail(raw: bytes, secret: str | None) -> str:
+    """The message of an OpenAI-style error body, else the start of the body, on one line,
+    with the API key (should a server echo it) masked."""
+    detail = " ".join(raw[:200].decode("utf-8", "replace").split())
     try:
         body = orjson.loads(raw)
         err = body.get("error") if isinstance(body, dict) else None
         msg = err.get("message") if isinstance(err, dict) else (body.get("message") or err)
         if isinstance(msg, str) and msg:
-            return " ".join(msg.split())[:300]
+            detail = " ".join(msg.split())[:300]
     except (orjson.JSONDecodeError, AttributeError):
         pass
-    return " ".join(raw[:200].decode("utf-8", "replace").split())
+    return detail.replace(secret, "***") if secret else detail
