@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 
-from glan.errors import GlanError
+from glan.guard import err, guard
 
-T = TypeVar("T")
-err = Console(stderr=True)
 app = typer.Typer(
     help="Generate instruction-tuning data almost from scratch (GLAN): taxonomy -> subjects "
     "-> syllabi -> questions -> answers -> clean. Every LLM response is cached in the run "
@@ -37,18 +34,6 @@ SetOpt = Annotated[
 ]
 RunDirOpt = Annotated[Path | None, typer.Option("--run-dir", help="Run directory (overrides run_dir).")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
-
-
-def guard(fn: Callable[[], T]) -> T:
-    """Run fn; a GlanError becomes one line on stderr and exit code 2."""
-    try:
-        return fn()
-    except GlanError as e:
-        err.print(f"[red]error:[/] {e}", highlight=False, soft_wrap=True)
-        raise typer.Exit(2) from None
-    except KeyboardInterrupt:
-        err.print("interrupted: finished calls are cached; run the same command to resume")
-        raise typer.Exit(130) from None
 
 
 def _config(config: Path | None, sets: list[str] | None, run_dir: Path | None) -> Any:

@@ -4,7 +4,16 @@ from pydantic import ValidationError
 
 
 class GlanError(Exception):
-    """Base of every error glan raises on purpose; the CLI prints it as one line."""
+    """Base of every error glan raises on purpose; the CLI prints it as one line and exits
+    with `exit_code` (see glan.guard)."""
+
+    exit_code: int = 2
+
+
+class Incomplete(GlanError):
+    """A run ended, but some jobs failed (recorded in failures/) or a step produced nothing."""
+
+    exit_code = 1
 
 
 class ConfigError(GlanError):

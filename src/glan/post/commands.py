@@ -10,6 +10,7 @@ import yaml
 from pydantic import ValidationError
 
 from glan.errors import ConfigError, first_error
+from glan.guard import guarded
 from glan.post.config import PostConfig
 from glan.post.pipeline import CLEAN_FILE, clean, clean_and_export, export
 
@@ -201,5 +202,5 @@ def export_cmd(
 
 def register(app: typer.Typer) -> None:
     """Add `clean` and `export` to the glan CLI."""
-    app.command("clean")(clean_cmd)
-    app.command("export")(export_cmd)
+    app.command("clean")(guarded(clean_cmd))
+    app.command("export")(guarded(export_cmd))
