@@ -53,12 +53,15 @@ def test_overrides_and_per_step_llm(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "text, needle",
     [
-        ("subjects:\n  samles: 3\n", "subjects.samles: Extra inputs are not permitted"),
-        ("subjects:\n  samples: 0\n", "subjects.samples"),
+        ("subjects:\n  samles: 3\n", "c.yaml:2: subjects.samles: unknown setting (did you mean 'samples'?)"),
+        (
+            "subjects:\n  samples: 0\n",
+            "c.yaml:2: subjects.samples: Input should be greater than or equal to 1 (got 0)",
+        ),
         ("syllabus: {min_sessions: 9, max_sessions: 3}\n", "min_sessions 9 > max_sessions 3"),
         ("llm: {backend: openai}\n", "needs base_url"),
         ("questions:\n  challenging_share: 2\n", "challenging_share"),
-        ("a: [1, 2\n", "c.yaml:2: invalid YAML"),
+        ("a: [1, 2\n", "c.yaml:1: YAML syntax error"),
         ("- 1\n- 2\n", "must be a mapping"),
     ],
 )
@@ -71,7 +74,7 @@ def test_bad_config_gives_one_line_naming_the_field(tmp_path: Path, text: str, n
 
 
 def test_missing_config_file(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="nope.yaml: cannot read config"):
+    with pytest.raises(ConfigError, match="cannot read config .*nope.yaml: No such file"):
         load_config(tmp_path / "nope.yaml")
 
 

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args, get_origin
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from glan.errors import ConfigError, first_error
+from glan.errors import ConfigError
 from glan.llm.packs import DEFAULT_PACK
+from glan.yamlio import compose, construct, line_of, parse_value, read_text
 
 
 class Strict(BaseModel):
@@ -112,6 +113,9 @@ class RunConfig(Strict):
         default=None, description="only these disciplines (or sub-fields / fields)"
     )
     max_reasks: int = Field(default=2, ge=0)
+    max_rerun_attempts: int = Field(
+        default=3, ge=0, description="reruns that ask a job whose reply never validated anew"
+    )
     llm: LLMConfig = Field(default_factory=LLMConfig)
     taxonomy_gen: TaxonomyGenConfig = Field(default_factory=TaxonomyGenConfig)
     subjects: SubjectsConfig = Field(default_factory=SubjectsConfig)
@@ -125,6 +129,15 @@ class RunConfig(Strict):
         default_factory=dict, description="model name -> price per million tokens, for cost accounting"
     )
 
+    @field_validator("disciplines", mode="before")
+    @classmethod
+    def _one_or_more(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            return [v]  # `--set disciplines=Physics`
+        if v == []:
+            raise ValueError("empty list; omit it to use the whole taxonomy")
+        return v
+
     def llm_for(self, step: Sampling) -> LLMConfig:
         return step.llm or self.llm
 
@@ -137,41 +150,93 @@ class RunConfig(Strict):
         return self.prices[max(names, key=len)] if names else None
 
 
-def _set_path(data: dict[str, Any], dotted: str, raw: str) -> None:
-    keys = dotted.split(".")
+def _inner(annotation: Any) -> Any:
+    """The settings class an annotation holds, `dict` for a free-form section, else None."""
+    for a in (annotation, *get_args(annotation)):
+        if isinstance(a, type) and issubclass(a, BaseModel):
+            return a
+        if a is dict or get_origin(a) is dict:
+            return dict
+    return None
+
+
+def _unknown(model: Any, dotted: str) -> str:
+    name = dotted.rsplit(".", 1)[-1]
+    known = list(getattr(model, "model_fields", ()))
+    close = difflib.get_close_matches(name, known, n=1)
+    return f"{dotted}: unknown setting" + (f" (did you mean {close[0]!r}?)" if close else "")
+
+
+def _check_path(keys: list[str], item: str) -> None:
+    """An unknown name, or a setting used as a section, in `--set` is a ConfigError."""
+    model: Any = RunConfig
+    for i, key in enumerate(keys):
+        if not key:
+            raise ConfigError(f"--set {item!r}: expected key.path=value")
+        if model is dict:
+            continue  # free-form (post, prices): checked when the whole config is validated
+        if key not in model.model_fields:
+            raise ConfigError(f"--set {item!r}: {_unknown(model, '.'.join(keys[: i + 1]))}")
+        if i < len(keys) - 1 and (model := _inner(model.model_fields[key].annotation)) is None:
+            raise ConfigError(f"--set {item!r}: {'.'.join(keys[: i + 1])!r} is a setting, not a section")
+
+
+def _override(data: dict[str, Any], item: str) -> tuple[str, ...]:
+    """Apply one `key.path=value` to `data`; returns the key path."""
+    if "=" not in item:
+        raise ConfigError(f"--set {item!r}: expected key.path=value")
+    dotted, raw = (x.strip() for x in item.split("=", 1))
+    *parents, leaf = keys = dotted.split(".")
+    _check_path(keys, item)
     node = data
-    for k in keys[:-1]:
+    for i, k in enumerate(parents):
         node = node.setdefault(k, {})
-        if not isinstance(node, dict):
-            raise ConfigError(f"override {dotted!r}: {k!r} is not a section")
-    node[keys[-1]] = yaml.safe_load(raw)
+        if not isinstance(node, dict):  # the config file holds a value where a section goes
+            raise ConfigError(f"--set {item!r}: {'.'.join(keys[: i + 1])!r} is not a section")
+    node[leaf] = parse_value(raw, f"--set {item!r}") if raw else None
+    return tuple(keys)
+
+
+def _problem(e: ValidationError) -> tuple[tuple[str | int, ...], str]:
+    """The first validation error: its location and a message naming the field and value."""
+    first = e.errors()[0]
+    loc = tuple(first["loc"])
+    dotted = ".".join(str(x) for x in loc) or "(top level)"
+    if first["type"] == "extra_forbidden":
+        model: Any = RunConfig
+        for part in loc[:-1]:  # the settings class that holds the unknown name
+            fields = getattr(model, "model_fields", {})
+            model = _inner(fields[part].annotation) if part in fields else None
+        return loc, _unknown(model, dotted)
+    msg = first["msg"].removeprefix("Value error, ")
+    value = first.get("input")
+    shown = f" (got {value!r})" if isinstance(value, str | int | float | bool) and value != "" else ""
+    return loc, f"{dotted}: {msg}{shown}"
 
 
 def load_config(path: Path | None, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
     """Read and validate a run config. A relative taxonomy path is taken from the config's
-    folder; run_dir from the current directory."""
+    folder; run_dir from the current directory. Every problem is one ConfigError line naming
+    the file and line, or the `--set` override, and the setting."""
     data: dict[str, Any] = {}
+    tree = None
     if path is not None:
-        try:
-            loaded = yaml.safe_load(path.read_text())
-        except OSError as e:
-            raise ConfigError(f"{path}: cannot read config ({e.strerror})") from None
-        except yaml.YAMLError as e:
-            mark = getattr(e, "problem_mark", None)
-            where = f":{mark.line + 1}" if mark else ""
-            raise ConfigError(f"{path}{where}: invalid YAML ({getattr(e, 'problem', e)})") from None
+        text = read_text(path, "config")
+        tree = compose(text, str(path))
+        loaded = construct(tree, str(path), text)
         if loaded is not None and not isinstance(loaded, dict):
-            raise ConfigError(f"{path}: a config must be a mapping of settings")
+            raise ConfigError(f"{path}:1: a config must be a mapping of settings (key: value lines)")
         data = loaded or {}
-    for item in overrides:
-        if "=" not in item:
-            raise ConfigError(f"override {item!r}: expected key.path=value")
-        key, raw = item.split("=", 1)
-        _set_path(data, key.strip(), raw)
+    given = [(_override(data, item), item) for item in overrides]
     try:
         cfg = RunConfig.model_validate(data)
     except ValidationError as e:
-        raise ConfigError(f"{path or 'config'}: {first_error(e)}") from None
+        loc, problem = _problem(e)
+        by = [item for keys, item in given if loc[: len(keys)] == keys or keys[: len(loc)] == loc]
+        if by:
+            raise ConfigError(f"--set {by[-1]!r}: {problem}") from None
+        line = line_of(tree, loc) or 1
+        raise ConfigError(f"{path}:{line}: {problem}" if path else problem) from None
     if path is not None and cfg.taxonomy not in ("builtin", "generate"):
         tax = Path(cfg.taxonomy).expanduser()
         if not tax.is_absolute():

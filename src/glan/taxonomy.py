@@ -13,6 +13,7 @@ from pydantic import BaseModel, model_validator
 
 from glan.errors import ConfigError
 from glan.records import Discipline, lineage_id
+from glan.yamlio import compose, read_text
 
 _STR = "tag:yaml.org,2002:str"
 _NULL = "tag:yaml.org,2002:null"
@@ -91,16 +92,7 @@ def _empty(node: yaml.Node) -> bool:
 
 def parse_taxonomy(text: str, source: str) -> Taxonomy:
     """Parse and strictly validate taxonomy YAML; every problem is one `source:line: ...` line."""
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as e:
-        line = min(e.problem_mark.line + 1, len(text.splitlines()) or 1) if e.problem_mark else 1
-        ctx = f"{e.context}: " if e.context else ""
-        if e.context_mark and e.context_mark.line + 1 != line:
-            ctx = f"{e.context} (line {e.context_mark.line + 1}): "
-        raise ConfigError(f"{source}:{line}: YAML syntax error: {ctx}{e.problem}") from e
-    except yaml.YAMLError as e:  # e.g. a character YAML does not allow
-        raise ConfigError(f"{source}:1: YAML error: {e}") from e
+    root = compose(text, source)
     errors: list[str] = []
 
     def err(node: yaml.Node, problem: str) -> None:
@@ -164,12 +156,7 @@ def load_taxonomy(path: Path | None) -> Taxonomy:
     if path is None:
         res = resources.files("glan").joinpath("data/default_taxonomy.yaml")
         return parse_taxonomy(res.read_text(encoding="utf-8"), "default_taxonomy.yaml")
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
-        raise ConfigError(f"cannot read taxonomy file {path}: {reason}") from e
-    return parse_taxonomy(text, str(path))
+    return parse_taxonomy(read_text(Path(path), "taxonomy file"), str(path))
 
 
 class _Dumper(yaml.SafeDumper):
