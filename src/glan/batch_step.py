@@ -20,13 +20,13 @@ from typing import Any
 import orjson
 from rich.console import Console
 
-from glan.config import RunConfig, Sampling
+from glan.config import LLMConfig, RunConfig, Sampling
 from glan.errors import BackendError, ConfigError, GlanError, StepDeferred
 from glan.llm.batch_api import FINAL, BatchAPI
 from glan.llm.batch_files import BatchWriter, CollectingBackend, ImportReport, import_results
-from glan.llm.cache import ResponseCache
+from glan.llm.cache import SPEND, ResponseCache, Spend
 from glan.pipeline import Pipeline
-from glan.store import write_json_atomic
+from glan.store import RunDir, write_json_atomic
 
 STEPS = ("subjects", "syllabi", "questions", "answers")
 
@@ -56,50 +56,37 @@ async def export_step(cfg: RunConfig, step: str, folder: Path | None = None) -> 
     """Write the step's unanswered calls to request files; [] when none is left (the step's
     file is then written from the cache)."""
     step_sampling(cfg, step)
-    writer = BatchWriter(folder or batch_folder(cfg), f"{step}-{time.strftime('%Y%m%dT%H%M%S')}")
-    pipe = Pipeline(
-        cfg, backend_factory=lambda _llm: CollectingBackend(writer), show_progress=False, record=False
-    )
-    try:
-        await pipe.run_steps((step,))
-    except StepDeferred:
-        pass
-    finally:
-        files = writer.close()
-        await pipe.aclose()
+    with RunDir(cfg.run_dir).lock():
+        writer = BatchWriter(folder or batch_folder(cfg), f"{step}-{time.strftime('%Y%m%dT%H%M%S')}")
+        pipe = Pipeline(
+            cfg, backend_factory=lambda _llm: CollectingBackend(writer), show_progress=False, record=False
+        )
+        try:
+            await pipe.run_steps((step,))
+        except StepDeferred:
+            pass
+        finally:
+            files = writer.close()
+            await pipe.aclose()
     return files
 
 
-def record_import(cfg: RunConfig, report: ImportReport) -> None:
-    """Add what the imported results cost (at batch prices) to the manifest's usage."""
-    if not report.imported:
-        return
-    pipe = Pipeline(cfg, show_progress=False)
-    for model, n in report.models.items():
-        frac = n / report.imported
-        prompt = round(report.prompt_tokens * frac)
-        completion = round(report.completion_tokens * frac)
-        price = cfg.price_for(model)
-        cost = price.cost(prompt, completion) * price.batch if price is not None else 0.0
-        pipe.spent.setdefault("batch", {})[model] = {
-            "calls": n,
-            "prompt_tokens": prompt,
-            "completion_tokens": completion,
-            "cost_usd": round(cost, 6),
-        }
-    cfg.run_dir.mkdir(parents=True, exist_ok=True)
-    pipe.write_manifest()
-
-
 def import_files(cfg: RunConfig, files: list[Path]) -> ImportReport:
-    cache = ResponseCache(cfg.run_dir / "cache.sqlite")
-    report = ImportReport()
-    try:
-        for f in files:
-            import_results(f, cache, report)
-    finally:
-        cache.close()
-    record_import(cfg, report)
+    """Put batch results into the run's cache, charged to the stage "batch" at batch prices
+    (the manifest's usage counts them from there)."""
+    run = RunDir(cfg.run_dir)
+    with run.lock():
+        cache = ResponseCache(run.cache)
+        report = ImportReport()
+        spend = SPEND.set(Spend("batch", price_for=cfg.price_for, batch=True))
+        try:
+            for f in files:
+                import_results(f, cache, report)
+        finally:
+            SPEND.reset(spend)
+            cache.close()
+        if report.imported:
+            Pipeline(cfg, show_progress=False).write_manifest()
     return report
 
 
@@ -135,6 +122,13 @@ async def submit_step(
     llm = cfg.llm_for(step_sampling(cfg, step))
     if llm.backend != "openai" or not llm.base_url:
         raise ConfigError("batch submit needs an endpoint with the Batch API (llm.backend: openai, base_url)")
+    with RunDir(cfg.run_dir).lock():  # held through the polls: no other command writes meanwhile
+        return await _submit_rounds(cfg, step, llm, console, poll_s, max_rounds)
+
+
+async def _submit_rounds(
+    cfg: RunConfig, step: str, llm: LLMConfig, console: Console, poll_s: float, max_rounds: int
+) -> dict[str, Any]:
     base = llm.base_url if isinstance(llm.base_url, str) else llm.base_url[0]
     api = BatchAPI(base, os.environ.get(llm.api_key_env) if llm.api_key_env else None, llm.timeout_s)
     folder = batch_folder(cfg)

@@ -6,13 +6,15 @@ step also runs alone. All LLM calls go through one durable cache: a rerun repeat
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import shutil
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-import orjson
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -20,10 +22,10 @@ from glan import __version__
 from glan.config import LLMConfig, RunConfig, Sampling
 from glan.errors import StepDeferred
 from glan.llm.base import Backend
-from glan.llm.cache import ResponseCache
+from glan.llm.cache import SPEND, ResponseCache, Spend, usage_of
 from glan.llm.client import FailureBreaker, LLMClient
 from glan.records import Discipline, Failure, Question, Record, Subject, SubjectDraft, Syllabus
-from glan.runner import StageResult, run_stage
+from glan.runner import Reruns, StageResult, run_stage
 from glan.stages.answers import AnswerStage
 from glan.stages.base import Stage
 from glan.stages.questions import QuestionStage
@@ -35,24 +37,11 @@ from glan.stages.subjects import (
 )
 from glan.stages.syllabus import SyllabusStage
 from glan.stages.taxonomy_gen import TaxonomyNode, TaxonomyStage
-from glan.store import JsonlWriter, RunDir, count_lines, read_jsonl, write_json_atomic
+from glan.store import JsonlWriter, RunDir, count_lines, read_jsonl, write_json_atomic, write_text_atomic
 from glan.taxonomy import Taxonomy, dump_taxonomy, load_taxonomy, taxonomy_from_tree
 
 STEPS = ("taxonomy", "subjects", "syllabi", "questions", "answers", "clean")
 USAGE_KEYS = ("calls", "prompt_tokens", "completion_tokens", "cost_usd")
-
-
-def add_usage(
-    total: dict[str, dict[str, dict[str, float]]], more: dict[str, dict[str, dict[str, float]]]
-) -> dict[str, dict[str, dict[str, float]]]:
-    """stage -> model -> {calls, tokens, cost} tables added up, key by key."""
-    out = {stage: {m: dict(u) for m, u in models.items()} for stage, models in total.items()}
-    for stage, models in more.items():
-        for model, usage in models.items():
-            row = out.setdefault(stage, {}).setdefault(model, {})
-            for k, v in usage.items():
-                row[k] = round(row.get(k, 0) + v, 6)
-    return out
 
 
 def _count(n: float) -> str:
@@ -110,7 +99,6 @@ class Pipeline:
         self._cache: ResponseCache | None = None
         self._clients: dict[str, LLMClient] = {}
         self.report: dict[str, Any] = {}
-        self.spent: dict[str, dict[str, dict[str, float]]] = {}  # stage -> model -> usage
 
     @property
     def cache(self) -> ResponseCache:
@@ -139,28 +127,74 @@ class Pipeline:
     # -- steps -------------------------------------------------------------------------
 
     async def run_steps(self, steps: Sequence[str]) -> dict[str, Any]:
-        self.cfg.run_dir.mkdir(parents=True, exist_ok=True)
-        post_cfg = self._post_config() if "clean" in steps else None
-        try:
-            for step in steps:
-                t0 = time.perf_counter()
-                if step == "taxonomy":
-                    await self.step_taxonomy()
-                elif step == "subjects":
-                    await self.step_subjects()
-                elif step == "syllabi":
-                    await self._simple(SyllabusStage, self.cfg.syllabus, "subjects", Subject)
-                elif step == "questions":
-                    await self._simple(QuestionStage, self.cfg.questions, "syllabi", Syllabus)
-                elif step == "answers":
-                    await self._simple(AnswerStage, self.cfg.answers, "questions", Question)
-                elif step == "clean" and post_cfg is not None:
-                    self.step_clean(post_cfg)
-                self.report.setdefault(step, {})["wall_s"] = round(time.perf_counter() - t0, 3)
-        finally:
-            if self.record:
+        """Run `steps` in order, holding the run dir's lock. Inputs (the run dir, its manifest,
+        the `post:` section) are checked before anything is written, and the manifest is
+        written only when a step finished or a response was cached: a failed invocation never
+        puts its config beside data it did not make."""
+        with self.run.lock():
+            # a corrupt manifest or cache stops the run before it writes anything
+            self.run.read_manifest()
+            if set(steps) - {"taxonomy", "clean"} or self.cfg.taxonomy == "generate":
+                self.cache  # noqa: B018 (opened now, not at the first call)
+            post_cfg = self._post_config() if "clean" in steps else None
+            try:
+                for step in steps:
+                    t0 = time.perf_counter()
+                    if step == "clean" and post_cfg is None:
+                        continue
+                    pairs_before = self._pairs_digest() if step == "answers" else None
+                    await self._step(step, post_cfg)
+                    if pairs_before is not None:
+                        self._drop_stale_clean(pairs_before, rebuilt=post_cfg is not None)
+                    self.report.setdefault(step, {})["wall_s"] = round(time.perf_counter() - t0, 3)
+            except BaseException:
+                if self.record and self._changed():
+                    with contextlib.suppress(Exception):  # the step's own error is what matters
+                        self.write_manifest()
+                raise
+            if self.record and self._changed():
                 self.write_manifest()
         return self.report
+
+    async def _step(self, step: str, post_cfg: Any) -> None:
+        if step == "taxonomy":
+            await self.step_taxonomy()
+        elif step == "subjects":
+            await self.step_subjects()
+        elif step == "syllabi":
+            await self._simple(SyllabusStage, self.cfg.syllabus, "subjects", Subject)
+        elif step == "questions":
+            await self._simple(QuestionStage, self.cfg.questions, "syllabi", Syllabus)
+        elif step == "answers":
+            await self._simple(AnswerStage, self.cfg.answers, "questions", Question)
+        elif step == "clean":
+            self.step_clean(post_cfg)
+
+    def _changed(self) -> bool:
+        """Whether this invocation finished a step or cached a response."""
+        return bool(self.report) or (self._cache is not None and self._cache.stored > 0)
+
+    def _pairs_digest(self) -> str | None:
+        """sha256 of pairs.jsonl when a clean/ made from it exists (else nothing to compare)."""
+        pairs = self.run.stage("pairs")
+        if not (self.run.clean.exists() and pairs.is_file()):
+            return None
+        with pairs.open("rb") as f:
+            return hashlib.file_digest(f, "sha256").hexdigest()
+
+    def _drop_stale_clean(self, before: str, rebuilt: bool) -> None:
+        """clean/ is derived from pairs.jsonl: when the answers step changed the pairs, delete
+        it rather than leave it beside pairs it was not made from (`post:` rebuilds it in the
+        same run; otherwise `glan clean` does)."""
+        if self._pairs_digest() == before:
+            return
+        shutil.rmtree(self.run.clean)
+        then = "rebuilding it" if rebuilt else "add `post:` to the config or run `glan clean` to rebuild it"
+        self.console.print(
+            f"{self.run.clean}: removed, it was made from an earlier pairs.jsonl; {then}",
+            markup=False,
+            highlight=False,
+        )
 
     async def step_taxonomy(self) -> Taxonomy:
         if self.cfg.taxonomy == "generate":
@@ -169,7 +203,7 @@ class Pipeline:
             tax = load_taxonomy(None if self.cfg.taxonomy == "builtin" else Path(self.cfg.taxonomy))
         if self.cfg.disciplines:
             tax = tax.select(self.cfg.disciplines)
-        (self.cfg.run_dir / "taxonomy.yaml").write_text(dump_taxonomy(tax))
+        write_text_atomic(self.cfg.run_dir / "taxonomy.yaml", dump_taxonomy(tax))
         with JsonlWriter(self.run.stage("disciplines")) as w:
             for d in tax.disciplines():
                 w.write(d)
@@ -181,10 +215,11 @@ class Pipeline:
         gen = self.cfg.taxonomy_gen
         stage = TaxonomyStage(gen, self.cfg.llm_for(gen).model, self.cfg.seed)
         level: list[Record] = [TaxonomyNode(id="root", path=[])]
-        for _ in range(3):
-            nxt: list[Record] = []
-            await self._run(stage, level, len(level), self.cfg.llm_for(gen), nxt.append)
-            level = nxt
+        with self.run.lock():  # its responses go into the run dir's cache
+            for _ in range(3):
+                nxt: list[Record] = []
+                await self._run(stage, level, len(level), self.cfg.llm_for(gen), nxt.append)
+                level = nxt
         tree: dict[str, dict[str, list[str]]] = {}
         for n in level:
             assert isinstance(n, TaxonomyNode)
@@ -220,11 +255,14 @@ class Pipeline:
         self, stage: Stage, src: Path, src_model: type[Record], total: int, cfg: Sampling
     ) -> None:
         items = read_jsonl(src, src_model)
+        # the failures of the previous run, read before this run rewrites them
+        reruns = Reruns.load(self.run.failures(stage.name), self.cfg.max_rerun_attempts)
         with (
             JsonlWriter(self.run.stage(stage.name)) as out,
             JsonlWriter(self.run.failures(stage.name)) as failures,
         ):
-            result = await self._run(stage, items, total, self.cfg.llm_for(cfg), out.write, failures.write)
+            llm = self.cfg.llm_for(cfg)
+            result = await self._run(stage, items, total, llm, out.write, failures.write, reruns)
             if result.deferred:  # some calls went to a batch file: the step is not done
                 raise StepDeferred(stage.name, result.deferred)
 
@@ -236,6 +274,7 @@ class Pipeline:
         llm: LLMConfig,
         emit: Callable[[Record], None],
         fail: Callable[[Failure], None] | None = None,
+        reruns: Reruns | None = None,
     ) -> StageResult:
         client = self.client(llm)
         before = asdict(client.stats)
@@ -255,26 +294,31 @@ class Pipeline:
             def tick() -> None:
                 progress.update(task, advance=1, info=_progress_info(client, before))
 
-            result = await run_stage(
-                stage,
-                items,
-                client,
-                emit,
-                fail or failures.append,
-                concurrency=llm.concurrency,
-                max_reasks=self.cfg.max_reasks,
-                on_job_done=tick,
-            )
+            # the responses this stage stores are charged to it in the cache (usage survives kill -9)
+            spend = SPEND.set(Spend(stage.name, llm.model, self.cfg.price_for))
+            try:
+                result = await run_stage(
+                    stage,
+                    items,
+                    client,
+                    emit,
+                    fail or failures.append,
+                    concurrency=llm.concurrency,
+                    max_reasks=self.cfg.max_reasks,
+                    on_job_done=tick,
+                    reruns=reruns,
+                )
+            finally:
+                SPEND.reset(spend)
         after = asdict(client.stats)
         entry = self.report.setdefault(stage.name, {})
         for k, v in asdict(result).items():
             entry[k] = entry.get(k, 0) + v
         for k in after:
             entry[k] = round(entry.get(k, 0) + after[k] - before[k], 6)
-        spent = self.spent.setdefault(stage.name, {}).setdefault(llm.model, {})
+        spent = entry.setdefault("models", {}).setdefault(llm.model, {})
         for k in USAGE_KEYS:
             spent[k] = round(spent.get(k, 0) + after[k] - before[k], 6)
-        entry.setdefault("models", {})[llm.model] = spent
         if result.failures:
             self.console.print(
                 f"[yellow]{stage.name}: {result.failures} failed jobs recorded in "
@@ -305,20 +349,18 @@ class Pipeline:
 
     def write_manifest(self) -> None:
         """Merge this invocation's report into manifest.json (no secrets: keys live in env).
-        `steps` holds the last invocation of each step; `usage` adds up every invocation's
-        calls, tokens and cost per stage and model."""
-        old: dict[str, Any] = {}
-        if self.run.manifest.is_file():
-            old = orjson.loads(self.run.manifest.read_bytes())
-        steps = {**old.get("steps", {}), **self.report}
+        `steps` holds the last invocation of each step (its calls count attempts, failed ones
+        too); `usage` is every response in the cache, per stage and model: what the run dir
+        has cost, whatever was killed on the way (batch imports at batch prices)."""
+        old = self.run.read_manifest()
+        usage = self._cache.usage() if self._cache is not None else usage_of(self.run.cache)
         write_json_atomic(
             self.run.manifest,
             {
                 "glan_version": __version__,
                 "updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 "config": self.cfg.model_dump(mode="json"),
-                "steps": steps,
-                "usage": add_usage(old.get("usage", {}), self.spent),
+                "steps": {**old.get("steps", {}), **self.report},
+                "usage": usage,
             },
         )
-        self.spent = {}  # written: a second write must not count it twice
