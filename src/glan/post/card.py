@@ -1,7 +1,14 @@
-"""The dataset card (README.md): counts, what each step removed, models and settings used."""
+"""The dataset card (README.md): counts, what each step removed, models and settings used.
+
+Every text that comes from the data or the user (taxonomy and model names, which an LLM may
+have written; the dataset name; drop reasons) is escaped: in the card it is inert text, never
+HTML, a link, an image or a break in a table.
+"""
 
 from __future__ import annotations
 
+import html
+import re
 from collections import Counter
 from typing import Any
 
@@ -49,10 +56,33 @@ class Stats:
         }
 
 
+# what can start Markdown inline structure: code, emphasis, strike-through, links and images
+# ([ and ]), table cells; `_` inside a word (exact_dedup) is plain text and stays readable
+_MD_PUNCT = re.compile(r"[\\`*\[\]|~]|(?<![0-9A-Za-z])_|_(?![0-9A-Za-z])")
+
+
+def md(value: Any) -> str:
+    """Text as inert Markdown on one line: HTML special characters become entities, Markdown
+    punctuation is backslash-escaped (no links, images, emphasis, code or table cells), line
+    breaks become spaces."""
+    text = " ".join(str(value).split())
+    return html.escape(_MD_PUNCT.sub(lambda m: "\\" + m.group(0), text), quote=False)
+
+
+def _code_fence(text: str) -> str:
+    """A backtick fence longer than any run of backticks in `text`, so it cannot be closed early."""
+    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
+    return "`" * max(3, longest + 1)
+
+
 def _table(head: tuple[str, ...], rows: list[tuple[Any, ...]]) -> str:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    lines += ["| " + " | ".join(c if isinstance(c, _Raw) else md(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+class _Raw(str):
+    """A table cell that is already Markdown (built here from escaped parts)."""
 
 
 def render(
@@ -75,7 +105,7 @@ def render(
         "configs:",
         *configs,
         "---",
-        f"# {name}",
+        f"# {md(name)}",
         "",
         "Synthetic instruction-response pairs generated with glan (Generalized Instruction "
         "Tuning, arXiv 2402.13064), then deduplicated, decontaminated and filtered.",
@@ -89,7 +119,7 @@ def render(
         _table(
             ("format", "split", "file"),
             [
-                (f, s, ", ".join(f"`{p}`" for p in paths.values()))
+                (f, s, _Raw(", ".join(md(p) for p in paths.values())))
                 for f, by in files.items()
                 for s, paths in sorted(by.items())
             ],
@@ -126,11 +156,12 @@ def render(
             "",
             _table(
                 ("role", "sampling", "pairs"),
-                [(r, f"`{s}`", n) for (r, s), n in stats.settings.most_common()],
+                [(r, s, n) for (r, s), n in stats.settings.most_common()],
             ),
         ]
     cfg = report.get("config")
     if cfg:
         dumped = orjson.dumps(cfg, option=orjson.OPT_INDENT_2).decode()
-        out += ["", "## Clean and export settings", "```json", dumped, "```"]
+        fence = _code_fence(dumped)  # inside a fenced block HTML and Markdown are inert
+        out += ["", "## Clean and export settings", f"{fence}json", dumped, fence]
     return "\n".join(out) + "\n"

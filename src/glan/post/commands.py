@@ -6,43 +6,60 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-import yaml
 from pydantic import ValidationError
 
 from glan.errors import ConfigError, first_error
 from glan.guard import guarded
 from glan.post.config import PostConfig
 from glan.post.pipeline import CLEAN_FILE, clean, clean_and_export, export
+from glan.yamlio import load_yaml
 
 _Fld = typer.Option
 
 
-def load_config(path: Path | None, overrides: dict[str, Any]) -> PostConfig:
+def _read_config(path: Path) -> tuple[dict[str, Any], str]:
+    """The `post:` mapping of a YAML/JSON file (or the whole file when it has no `post:` key),
+    and the prefix that names its settings in messages."""
+    if path.is_dir():
+        raise ConfigError(f"config file is a directory, expected a file: {path}")
+    loaded = load_yaml(path)  # missing, not UTF-8, bad YAML, a repeated key: one line each
+    if loaded is None:
+        return {}, ""
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    prefix = "post." if "post" in loaded else ""
+    data = loaded.get("post", loaded)
+    if data is None:
+        return {}, prefix
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: `post:` must be a mapping of settings, got {type(data).__name__}")
+    return data, prefix
+
+
+def load_config(path: Path | None, overrides: dict[str, tuple[str, Any]]) -> PostConfig:
     """PostConfig from a YAML/JSON file (the whole run config with a `post:` key, or just it),
-    with command-line values (dotted keys) applied on top."""
-    data: dict[str, Any] = {}
-    if path is not None:
-        if not path.exists():
-            raise ConfigError(f"config file not found: {path}")
-        try:
-            loaded = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from exc
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"{path}: expected a mapping at the top level")
-        data = loaded.get("post", loaded)
-    for dotted, value in overrides.items():
+    with command-line values applied on top. `overrides` maps a dotted key to (flag, value)."""
+    data, prefix = _read_config(path) if path is not None else ({}, "")
+    for dotted, (flag, value) in overrides.items():
         if value is None:
             continue
         node = data
         *parents, leaf = dotted.split(".")
         for p in parents:
             node = node.setdefault(p, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"{flag}: `{p}` in {path} is not a mapping of settings")
         node[leaf] = value
     try:
         return PostConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(f"post config: {first_error(exc)}") from exc
+        err = exc.errors()[0]
+        loc = ".".join(str(x) for x in err["loc"])
+        flags = [f for d, (f, v) in overrides.items() if v is not None and (loc + ".").startswith(d + ".")]
+        value = err.get("input")
+        got = f" (got {value!r})" if isinstance(value, str | int | float | bool) else ""
+        where = f"{flags[0]}: " if flags else f"{path}: {prefix}" if path is not None else "post config: "
+        raise ConfigError(f"{where}{first_error(exc)}{got}") from None
 
 
 def _bench_files(specs: list[str] | None) -> list[dict[str, Any]] | None:
@@ -59,12 +76,12 @@ def _bench_files(specs: list[str] | None) -> list[dict[str, Any]] | None:
 
 def _field_overrides(
     instruction: str | None, response: str | None, input_: str | None, id_: str | None
-) -> dict:
+) -> dict[str, tuple[str, Any]]:
     return {
-        "fields.instruction": instruction,
-        "fields.response": response,
-        "fields.input": input_,
-        "fields.id": id_,
+        "fields.instruction": ("--instruction-field", instruction),
+        "fields.response": ("--response-field", response),
+        "fields.input": ("--input-field", input_),
+        "fields.id": ("--id-field", id_),
     }
 
 
@@ -122,6 +139,14 @@ def clean_cmd(
         list[str] | None,
         _Fld("--benchmark-file", help="Your test set as PATH:FIELD[,FIELD] (JSONL, Parquet or CSV); repeat."),
     ] = None,
+    dedup_on: Annotated[
+        str | None,
+        _Fld(
+            "--dedup-on",
+            help="What exact and near dedup compare: instruction (default) or instruction+response "
+            "(for pairs whose instructions share a template).",
+        ),
+    ] = None,
     and_export: Annotated[
         bool, _Fld("--export", help="Also export (formats, card) into the same directory.")
     ] = False,
@@ -132,12 +157,14 @@ def clean_cmd(
         config,
         {
             **_field_overrides(instruction_field, response_field, input_field, id_field),
-            "dedup.near": near_dup,
-            "dedup.rouge_l_threshold": threshold,
-            "decontam.enabled": decontam,
-            "decontam.ngram": ngram,
-            "decontam.builtin": benchmark,
-            "decontam.files": _bench_files(benchmark_file),
+            "dedup.near": ("--near-dup", near_dup),
+            "dedup.rouge_l_threshold": ("--rouge-l", threshold),
+            "dedup.exact_on": ("--dedup-on", dedup_on),
+            "dedup.near_on": ("--dedup-on", dedup_on),
+            "decontam.enabled": ("--decontam", decontam),
+            "decontam.ngram": ("--ngram", ngram),
+            "decontam.builtin": ("--benchmark", benchmark),
+            "decontam.files": ("--benchmark-file", _bench_files(benchmark_file)),
         },
     )
     if and_export:
@@ -184,14 +211,14 @@ def export_cmd(
         config,
         {
             **_field_overrides(instruction_field, response_field, input_field, id_field),
-            "export.formats": fmt,
-            "export.file_types": file_type,
-            "export.system_prompt": system_prompt,
-            "export.hf_dataset": hf,
-            "export.dataset_name": name,
-            "split.mode": split or ("discipline" if test_per_discipline else None),
-            "split.test_share": test_share,
-            "split.test_per_discipline": test_per_discipline,
+            "export.formats": ("--format", fmt),
+            "export.file_types": ("--file-type", file_type),
+            "export.system_prompt": ("--system-prompt", system_prompt),
+            "export.hf_dataset": ("--hf", hf),
+            "export.dataset_name": ("--name", name),
+            "split.mode": ("--split", split or ("discipline" if test_per_discipline else None)),
+            "split.test_share": ("--test-share", test_share),
+            "split.test_per_discipline": ("--test-per-discipline", test_per_discipline),
         },
     )
     rep = export(pairs, out, cfg)

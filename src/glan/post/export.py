@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from glan.errors import ConfigError
 from glan.post.config import ExportConfig
+from glan.post.io import JsonlWriter
 
 Record = dict[str, Any]
 META = ("id", "field", "sub_field", "discipline", "subject", "level", "difficulty")
@@ -75,7 +74,8 @@ def schema(fmt: str, cfg: ExportConfig) -> pa.Schema:
 
 
 class FormatWriter:
-    """Writes one format of one split to the configured file types, streaming.
+    """Writes one format of one split to the configured file types, streaming, into a fresh
+    (staging) folder `out_dir`.
 
     With `hf`, the same Arrow batches also go to `out_dir/hf/<format>/<split>/` in the layout
     `datasets.load_from_disk` reads (Arrow stream file + state.json + dataset_info.json), so
@@ -91,21 +91,19 @@ class FormatWriter:
         base.mkdir(parents=True, exist_ok=True)
         self.paths: dict[str, Path] = {}
         self.schema = schema(fmt, cfg)
-        self._jsonl = None
+        self._jsonl: JsonlWriter | None = None
         self._pq: pq.ParquetWriter | None = None
         self._ipc: pa.ipc.RecordBatchStreamWriter | None = None
         self._buf: list[dict[str, Any]] = []
         self.count = 0
         if "jsonl" in cfg.file_types:
             self.paths["jsonl"] = base / f"{split}.jsonl"
-            self._jsonl = self.paths["jsonl"].open("wb")
+            self._jsonl = JsonlWriter(self.paths["jsonl"])
         if "parquet" in cfg.file_types:
             self.paths["parquet"] = base / f"{split}.parquet"
             self._pq = pq.ParquetWriter(self.paths["parquet"], self.schema, compression="zstd")
         if hf:
             self.hf_dir = out_dir / "hf" / fmt / split
-            if self.hf_dir.exists():
-                shutil.rmtree(self.hf_dir)
             self.hf_dir.mkdir(parents=True)
             self.features = _features(self.schema)
             meta = {"huggingface": json.dumps({"info": {"features": self.features}})}
@@ -117,7 +115,7 @@ class FormatWriter:
         if self.cfg.include_metadata:
             row.update(_meta(rec))
         if self._jsonl is not None:
-            self._jsonl.write(orjson.dumps(row) + b"\n")
+            self._jsonl.write(row)
         if self._pq is not None or self._ipc is not None:
             self._buf.append(row)
             if len(self._buf) >= self.rows:
@@ -134,15 +132,18 @@ class FormatWriter:
             self._ipc.write_table(table)
         self._buf = []
 
-    def close(self) -> None:
-        self._flush()
+    def close(self, ok: bool = True) -> None:
+        """Finish the files; with `ok` False (the export failed) only release them."""
+        if ok:
+            self._flush()
         if self._jsonl is not None:
-            self._jsonl.close()
+            self._jsonl.commit() if ok else self._jsonl.abort()
         if self._pq is not None:
             self._pq.close()
         if self._ipc is not None:
             self._ipc.close()
-            _write_hf_meta(self.hf_dir, self.features, self.split)
+            if ok:
+                _write_hf_meta(self.hf_dir, self.features, self.split)
 
 
 _ARROW = "data-00000-of-00001.arrow"

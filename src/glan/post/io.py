@@ -1,9 +1,14 @@
-"""Streaming readers and writers for pair files (JSONL or Parquet); user mistakes -> ConfigError."""
+"""Streaming readers and an atomic writer for pair files; every way a user's file can be
+unreadable (missing, a folder, not UTF-8, a broken gzip or Parquet, a bad line) becomes one
+ConfigError naming the file and, where there is one, the line."""
 
 from __future__ import annotations
 
 import csv
 import gzip
+import io
+import os
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -15,6 +20,7 @@ from glan.post.config import FieldMap
 from glan.records import lineage_id
 
 _PARQUET = (".parquet", ".pq")
+_BOM = b"\xef\xbb\xbf"
 
 
 def _check_exists(path: Path, what: str) -> None:
@@ -24,44 +30,70 @@ def _check_exists(path: Path, what: str) -> None:
         raise ConfigError(f"{what} is a directory, expected a file: {path}")
 
 
-def _open_text(path: Path) -> IO[bytes]:
-    return gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")
+def _open_bytes(path: Path) -> IO[bytes]:
+    return gzip.open(path, "rb") if path.name.lower().endswith(".gz") else path.open("rb")
 
 
-def iter_rows(path: Path, what: str = "pairs file") -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line or row number from 1, row) for every row of a JSONL(.gz), Parquet or CSV file."""
-    path = Path(path)
-    _check_exists(path, what)
-    name = path.name.lower()
-    if name.endswith(_PARQUET):
-        import pyarrow.parquet as pq
+def _parquet_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    import pyarrow.parquet as pq
 
-        try:
-            pf = pq.ParquetFile(path)
-        except Exception as exc:  # pyarrow raises several types for a bad file
-            raise ConfigError(f"{path}: not a readable Parquet file ({exc})") from exc
-        n = 0
-        for batch in pf.iter_batches(batch_size=4096):
-            for row in batch.to_pylist():
-                n += 1
-                yield n, row
-        return
-    if name.endswith(".csv"):
-        with path.open(newline="", encoding="utf-8") as fh:
-            for n, row in enumerate(csv.DictReader(fh), start=1):
-                yield n, row
-        return
-    with _open_text(path) as fh:
+    n = 0
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=4096):
+        for row in batch.to_pylist():
+            n += 1
+            yield n, row
+
+
+def _csv_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    with io.TextIOWrapper(_open_bytes(path), encoding="utf-8-sig", newline="") as fh:
+        # surplus cells go under one named key (csv's default key None breaks sorting names)
+        yield from enumerate(csv.DictReader(fh, restkey="(extra cells)"), start=1)
+
+
+def _jsonl_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    with _open_bytes(path) as fh:
         for n, line in enumerate(fh, start=1):
+            if n == 1 and line.startswith(_BOM):
+                line = line[len(_BOM) :]
             if not line.strip():
                 continue
             try:
                 row = orjson.loads(line)
             except orjson.JSONDecodeError as exc:
-                raise ConfigError(f"{path}:{n}: malformed JSON line ({exc})") from exc
+                raise ConfigError(f"{path}:{n}: malformed JSON line ({exc})") from None
             if not isinstance(row, dict):
                 raise ConfigError(f"{path}:{n}: expected a JSON object, got {type(row).__name__}")
             yield n, row
+
+
+def iter_rows(path: Path, what: str = "pairs file") -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line or row number from 1, row) for every row of a JSONL, CSV (either .gz) or Parquet file."""
+    import pyarrow as pa
+
+    path = Path(path)
+    _check_exists(path, what)
+    name = path.name.lower()
+    if name.endswith(_PARQUET):
+        rows, kind = _parquet_rows(path), "Parquet"
+    elif name.endswith((".csv", ".csv.gz")):
+        rows, kind = _csv_rows(path), "CSV"
+    else:
+        rows, kind = _jsonl_rows(path), "JSONL"
+    n = 0
+    try:
+        for n, row in rows:
+            yield n, row
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text near row {n + 1} ({exc.reason})") from None
+    except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
+        raise ConfigError(f"{path}: not a readable gzip file ({exc})") from None
+    except csv.Error as exc:
+        raise ConfigError(f"{path}: not a readable CSV file near row {n + 1} ({exc})") from None
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        if kind != "Parquet" and not isinstance(exc, pa.ArrowException):
+            raise
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ConfigError(f"{path}: not a readable {kind} file ({first})") from None
 
 
 def _text(row: dict[str, Any], key: str, path: Path, n: int, flag: str) -> str:
@@ -104,25 +136,73 @@ def read_pairs(path: Path, fields: FieldMap | None = None) -> Iterator[dict[str,
         yield rec
 
 
+def check_pairs(path: Path, fields: FieldMap | None = None) -> None:
+    """Fail (ConfigError) unless `path` is a readable pairs file whose first row has the named
+    fields; cheap (one row), so every input is checked before any output is touched."""
+    rows = read_pairs(path, fields)
+    try:
+        if next(rows, None) is None:
+            raise ConfigError(f"{path}: no pairs in the file (it is empty)")
+    finally:
+        rows.close()
+
+
+def _dumps(rec: dict[str, Any]) -> bytes:
+    # default=str: a Parquet input may carry decimals, bytes or dates in pass-through columns
+    return orjson.dumps(rec, default=str, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+def fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write `data` to a temporary sibling, fsync it and rename it over `path`."""
+    tmp = path.with_name(path.name + ".partial")
+    try:
+        with tmp.open("wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 class JsonlWriter:
-    """Appends one JSON object per line; `_`-prefixed keys (step caches) are not written."""
+    """One JSON object per line, written to `path.partial`; on a clean exit the file is fsynced
+    and renamed to `path`, on an error removed: a reader never sees half a file. Keys that
+    start with `_` (step caches) are not written."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._fh = path.open("wb")
+        self.tmp = path.with_name(path.name + ".partial")
+        self._fh = self.tmp.open("wb")
         self.count = 0
 
     def write(self, rec: dict[str, Any]) -> None:
-        out = {k: v for k, v in rec.items() if not k.startswith("_")}
-        self._fh.write(orjson.dumps(out, option=orjson.OPT_SERIALIZE_NUMPY) + b"\n")
+        self._fh.write(_dumps({k: v for k, v in rec.items() if not k.startswith("_")}) + b"\n")
         self.count += 1
 
-    def close(self) -> None:
+    def commit(self) -> None:
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
         self._fh.close()
+        os.replace(self.tmp, self.path)
+
+    def abort(self) -> None:
+        self._fh.close()
+        self.tmp.unlink(missing_ok=True)
 
     def __enter__(self) -> JsonlWriter:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, et: type[BaseException] | None, *exc: object) -> None:
+        if et is None:
+            self.commit()
+        else:
+            self.abort()

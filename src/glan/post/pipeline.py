@@ -1,8 +1,14 @@
-"""clean(), export() and clean_and_export(): the steps chained over files, with a report."""
+"""clean(), export() and clean_and_export(): the steps chained over files, with a report.
+
+Each checks every input (pairs, benchmark files) and the output directory before it writes
+anything, then writes all its outputs through one OutputDir: they replace the previous ones
+together, or not at all.
+"""
 
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -10,6 +16,7 @@ from typing import Any
 import orjson
 
 from glan.errors import ConfigError
+from glan.guard import say
 from glan.post import card
 from glan.post.base import Record, Removed, Step, run_steps
 from glan.post.config import FieldMap, PostConfig
@@ -17,10 +24,12 @@ from glan.post.decontam import Decontaminate, DecontamIndex
 from glan.post.dedup import ExactDedup, NearDedup
 from glan.post.export import FormatWriter, finish_hf, hf_available
 from glan.post.filters import QualityFilter
-from glan.post.io import JsonlWriter, read_pairs
+from glan.post.io import JsonlWriter, check_pairs, read_pairs, write_atomic
+from glan.post.outdir import REPORT, OutputDir, check_output
+from glan.post.review import unusual_removals, warn
 from glan.post.split import held_out_ids, splitter
 
-CLEAN_FILE, REMOVED_FILE, REPORT_FILE = "clean.jsonl", "removed.jsonl", "report.json"
+CLEAN_FILE, REMOVED_FILE, REPORT_FILE, CARD_FILE = "clean.jsonl", "removed.jsonl", REPORT, "README.md"
 
 
 def build_steps(cfg: PostConfig, index: DecontamIndex | None = None) -> list[Step]:
@@ -38,49 +47,62 @@ def build_steps(cfg: PostConfig, index: DecontamIndex | None = None) -> list[Ste
 
 
 def preflight(cfg: PostConfig) -> None:
-    """Fail early (ConfigError) if a configured benchmark or extra is missing: call it before
-    a long generation run, not after."""
-    from glan.post.benchmarks import builtin_path
+    """Fail early (ConfigError) if a configured benchmark or extra is missing or unreadable:
+    call it before a long generation run, not after."""
+    from glan.post.benchmarks import builtin_path, file_items
 
     if cfg.decontam.enabled:
         for name in cfg.decontam.builtin:
             builtin_path(name)
         for spec in cfg.decontam.files:
-            if not spec.path.is_file():
-                raise ConfigError(f"benchmark file not found: {spec.path}")
+            items = file_items(spec)  # reads the first row: exists, a file, parses, has the fields
+            try:
+                if next(items, None) is None:
+                    raise ConfigError(f"benchmark file {spec.path} has no items (it is empty)")
+            finally:
+                items.close()
     if cfg.export.hf_dataset == "yes" and not hf_available():
         raise ConfigError("export.hf_dataset=yes needs the datasets package: pip install 'glan[hf]'")
 
 
+def _note_stale(od: OutputDir) -> None:
+    if od.stale:
+        say(f"removed {', '.join(od.stale)} from {od.out}: left by an earlier run, they described other data")
+
+
+def _inputs(pairs: Path, cfg: PostConfig) -> list[Path]:
+    return [pairs, *(s.path for s in cfg.decontam.files if cfg.decontam.enabled)]
+
+
+def _export_writes(cfg: PostConfig) -> tuple[list[str], bool]:
+    """The names an export writes in its directory, and whether it saves a `datasets` dataset."""
+    hf = cfg.export.hf_dataset
+    want_hf = hf == "yes" or (hf == "auto" and hf_available())
+    return [*cfg.export.formats, CARD_FILE, REPORT_FILE, *(["hf"] if want_hf else [])], want_hf
+
+
 def _write_json(path: Path, data: dict[str, Any]) -> None:
-    path.write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
+    write_atomic(path, orjson.dumps(data, default=str, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
 
 
-def clean(pairs_path: Path, out_dir: Path, cfg: PostConfig) -> dict[str, Any]:
-    """Filters, dedups and decontaminates; writes clean.jsonl and removed.jsonl (with reasons)."""
-    pairs_path, out_dir = Path(pairs_path), Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    t0 = time.perf_counter()
-    steps = build_steps(cfg)
+def _clean_into(stage: Path, pairs: Path, out: Path, cfg: PostConfig, steps: list[Step], t0: float) -> dict:
     index_s = time.perf_counter() - t0
     read = 0
 
     def counted() -> Iterator[Record]:
         nonlocal read
-        for rec in read_pairs(pairs_path, cfg.fields):
+        for rec in read_pairs(pairs, cfg.fields):
             read += 1
             yield rec
 
-    with (
-        JsonlWriter(out_dir / CLEAN_FILE) as kept,
-        JsonlWriter(out_dir / REMOVED_FILE) as gone,
-    ):
+    seen: Counter[str] = Counter()
+    with JsonlWriter(stage / CLEAN_FILE) as kept, JsonlWriter(stage / REMOVED_FILE) as gone:
         removed = Removed(gone)
-        for rec in run_steps(counted(), steps, removed):
+        for rec in run_steps(counted(), steps, removed, seen):
             kept.write(rec)
     seconds = time.perf_counter() - t0
     report: dict[str, Any] = {
-        "input": str(pairs_path),
+        "input": str(pairs),
         "read": read,
         "kept": kept.count,
         "removed_total": gone.count,
@@ -88,7 +110,8 @@ def clean(pairs_path: Path, out_dir: Path, cfg: PostConfig) -> dict[str, Any]:
         "steps": [s.name for s in steps],
         "seconds": round(seconds, 3),
         "pairs_per_second": round(read / seconds, 1) if seconds else None,
-        "files": {"clean": str(out_dir / CLEAN_FILE), "removed": str(out_dir / REMOVED_FILE)},
+        "files": {"clean": str(out / CLEAN_FILE), "removed": str(out / REMOVED_FILE)},
+        "warnings": unusual_removals(seen, removed, cfg),
     }
     for s in steps:
         if isinstance(s, Decontaminate):
@@ -101,8 +124,88 @@ def clean(pairs_path: Path, out_dir: Path, cfg: PostConfig) -> dict[str, Any]:
             }
         if isinstance(s, NearDedup):
             report["near_dedup_rouge_checks"] = s.checks
-    _write_json(out_dir / REPORT_FILE, {"clean": report, "config": cfg.model_dump(mode="json")})
     return report
+
+
+def clean(pairs_path: Path, out_dir: Path, cfg: PostConfig) -> dict[str, Any]:
+    """Filters, dedups and decontaminates; writes clean.jsonl, removed.jsonl (with reasons) and
+    report.json, replacing every output of an earlier clean or export in `out_dir`."""
+    pairs_path, out_dir = Path(pairs_path), Path(out_dir)
+    inputs = _inputs(pairs_path, cfg)
+    check_pairs(pairs_path, cfg.fields)
+    preflight(cfg)
+    check_output(out_dir, [CLEAN_FILE, REMOVED_FILE, REPORT_FILE], inputs)
+    t0 = time.perf_counter()
+    steps = build_steps(cfg)
+    od = OutputDir(out_dir, inputs)
+    with od as stage:
+        report = _clean_into(stage, pairs_path, out_dir, cfg, steps, t0)
+        full = {"clean": report, "config": cfg.model_dump(mode="json"), "outputs": od.names()}
+        _write_json(stage / REPORT_FILE, full)
+    _note_stale(od)
+    warn(report["warnings"])
+    return report
+
+
+def _export_into(
+    stage: Path,
+    src: Path,
+    cfg: PostConfig,
+    fields: FieldMap,
+    want_hf: bool,
+    clean_report: dict[str, Any],
+) -> dict[str, Any]:
+    """Writes the formats, the `datasets` dataset and README.md into `stage`."""
+    ecfg = cfg.export
+    t0 = time.perf_counter()
+    test_ids = None
+    if cfg.split.mode == "discipline" and cfg.split.test_per_discipline:
+        test_ids = held_out_ids(read_pairs(src, fields), cfg.split)
+    which = splitter(cfg.split, test_ids)
+    splits = ["train"] if cfg.split.mode == "none" else ["train", "test"]
+    writers = {(f, s): FormatWriter(stage, f, s, ecfg, hf=want_hf) for f in ecfg.formats for s in splits}
+    stats = card.Stats()
+    ok = False
+    try:
+        for rec in read_pairs(src, fields):
+            split = which(rec)
+            stats.add(rec, split)
+            for f in ecfg.formats:
+                writers[(f, split)].write(rec)
+        ok = True
+    finally:
+        for w in writers.values():
+            w.close(ok)
+    files: dict[str, dict[str, dict[str, str]]] = {}
+    for (f, s), w in writers.items():
+        files.setdefault(f, {})[s] = {k: str(p.relative_to(stage)) for k, p in w.paths.items()}
+    hf = {f: str(finish_hf(stage, f, splits).relative_to(stage)) for f in ecfg.formats} if want_hf else {}
+    report = {
+        "input": str(src),
+        "exported": sum(stats.splits.values()),
+        "stats": stats.as_dict(),
+        "files": files,
+        "hf_datasets": hf,
+        "seconds": round(time.perf_counter() - t0, 3),
+    }
+    if clean_report.get("kept") != report["exported"]:
+        clean_report.clear()  # the input is not (or no longer) what that clean kept
+    full = {"clean": clean_report, "export": report, "config": cfg.model_dump(mode="json")}
+    write_atomic(stage / CARD_FILE, card.render(ecfg.dataset_name, stats, full, files).encode())
+    return report
+
+
+def _clean_report_of(path: Path) -> dict[str, Any]:
+    """The clean section of the report beside a clean.jsonl (so the card can say what was
+    removed), or {} when there is none."""
+    if path.name != CLEAN_FILE:
+        return {}
+    try:
+        rep = orjson.loads((path.parent / REPORT_FILE).read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        return {}
+    clean_rep = rep.get("clean") if isinstance(rep, dict) else None
+    return dict(clean_rep) if isinstance(clean_rep, dict) else {}
 
 
 def export(
@@ -112,59 +215,47 @@ def export(
     clean_report: dict[str, Any] | None = None,
     fields: FieldMap | None = None,
 ) -> dict[str, Any]:
-    """Writes the trainer formats, the optional split, a `datasets` dataset and README.md.
+    """Writes the trainer formats, the optional split, a `datasets` dataset, README.md and
+    report.json, replacing every output of an earlier export in `out_dir`. Exporting a
+    directory's own clean.jsonl keeps it and its removed.jsonl.
 
     `fields` names the input's fields (cfg.fields by default; clean.jsonl uses glan's names).
     """
     fields = fields or cfg.fields
     clean_path, out_dir = Path(clean_path), Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    ecfg = cfg.export
-    if ecfg.hf_dataset == "yes" and not hf_available():
+    check_pairs(clean_path, fields)
+    if cfg.export.hf_dataset == "yes" and not hf_available():
         raise ConfigError("export.hf_dataset=yes needs the datasets package: pip install 'glan[hf]'")
-    t0 = time.perf_counter()
-    test_ids = None
-    if cfg.split.mode == "discipline" and cfg.split.test_per_discipline:
-        test_ids = held_out_ids(read_pairs(clean_path, fields), cfg.split)
-    which = splitter(cfg.split, test_ids)
-    splits = ["train"] if cfg.split.mode == "none" else ["train", "test"]
-    want_hf = ecfg.hf_dataset == "yes" or (ecfg.hf_dataset == "auto" and hf_available())
-    writers = {(f, s): FormatWriter(out_dir, f, s, ecfg, hf=want_hf) for f in ecfg.formats for s in splits}
-    stats = card.Stats()
-    try:
-        for rec in read_pairs(clean_path, fields):
-            split = which(rec)
-            stats.add(rec, split)
-            for f in ecfg.formats:
-                writers[(f, split)].write(rec)
-    finally:
-        for w in writers.values():
-            w.close()
-    files: dict[str, dict[str, dict[str, str]]] = {}
-    for (f, s), w in writers.items():
-        files.setdefault(f, {})[s] = {k: str(p.relative_to(out_dir)) for k, p in w.paths.items()}
-    hf: dict[str, str] = {}
-    if want_hf:
-        for f in ecfg.formats:
-            hf[f] = str(finish_hf(out_dir, f, splits).relative_to(out_dir))
-    report = {
-        "input": str(clean_path),
-        "exported": sum(stats.splits.values()),
-        "stats": stats.as_dict(),
-        "files": files,
-        "hf_datasets": hf,
-        "seconds": round(time.perf_counter() - t0, 3),
-    }
-    full = {"clean": clean_report or {}, "export": report, "config": cfg.model_dump(mode="json")}
-    (out_dir / "README.md").write_text(card.render(ecfg.dataset_name, stats, full, files))
+    writes, want_hf = _export_writes(cfg)
+    check_output(out_dir, writes, [clean_path])
+    own = clean_path.resolve() == (out_dir / CLEAN_FILE).resolve()
+    clean_rep = dict(clean_report) if clean_report is not None else _clean_report_of(clean_path)
+    od = OutputDir(out_dir, [clean_path], keep=(CLEAN_FILE, REMOVED_FILE) if own else ())
+    with od as stage:
+        report = _export_into(stage, clean_path, cfg, fields, want_hf, clean_rep)
+        full = {"clean": clean_rep, "export": report, "config": cfg.model_dump(mode="json")}
+        _write_json(stage / REPORT_FILE, {**full, "outputs": od.names()})
+    _note_stale(od)
     return report
 
 
 def clean_and_export(pairs_path: Path, out_dir: Path, cfg: PostConfig) -> dict[str, Any]:
     """Clean then export; returns the counts report, also written to out_dir/report.json."""
-    out_dir = Path(out_dir)
-    cleaned = clean(pairs_path, out_dir, cfg)
-    exported = export(out_dir / CLEAN_FILE, out_dir, cfg, cleaned, FieldMap())
-    report = {"clean": cleaned, "export": exported, "config": cfg.model_dump(mode="json")}
-    _write_json(out_dir / REPORT_FILE, report)
+    pairs_path, out_dir = Path(pairs_path), Path(out_dir)
+    inputs = _inputs(pairs_path, cfg)
+    check_pairs(pairs_path, cfg.fields)
+    preflight(cfg)
+    writes, want_hf = _export_writes(cfg)
+    check_output(out_dir, [CLEAN_FILE, REMOVED_FILE, *writes], inputs)
+    t0 = time.perf_counter()
+    steps = build_steps(cfg)
+    od = OutputDir(out_dir, inputs)
+    with od as stage:
+        cleaned = _clean_into(stage, pairs_path, out_dir, cfg, steps, t0)
+        exported = _export_into(stage, stage / CLEAN_FILE, cfg, FieldMap(), want_hf, dict(cleaned))
+        exported["input"] = str(out_dir / CLEAN_FILE)
+        report = {"clean": cleaned, "export": exported, "config": cfg.model_dump(mode="json")}
+        _write_json(stage / REPORT_FILE, {**report, "outputs": od.names()})
+    _note_stale(od)
+    warn(cleaned["warnings"])
     return report
