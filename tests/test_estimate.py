@@ -71,3 +71,28 @@ def test_the_endpoints_example_estimates(tmp_path: Path) -> None:
     rows = {row["stage"]: row for row in json.loads(r.stdout)}
     assert rows["pairs"]["model"] == "gpt-4o-mini" and rows["pairs"]["cost_usd"] > 0
     assert rows["questions"]["calls"] == 100 * rows["syllabi"]["calls"]
+
+
+def test_a_discipline_added_after_a_run_is_estimated(small_config: RunConfig) -> None:
+    """The config's taxonomy, not the disciplines.jsonl of the last run, says what is left."""
+    cfg = small_config
+    run(cfg, FakeBackend())
+    assert all(r.to_send == 0 for r in estimate(cfg))  # all done, all cached
+    syllabi = sum(1 for _ in (cfg.run_dir / "syllabi.jsonl").open())
+    more = cfg.model_copy(update={"disciplines": ["Physics", "Chemistry", "Biology"]})
+    rows = by_stage(more)
+    assert rows["subject_drafts"].to_send == 2 and rows["subject_drafts"].counted == "exact"
+    assert rows["subject_samples"].to_send == 2  # one conversion per new draft
+    for stage in ("syllabi", "questions", "pairs"):  # the old disciplines' calls are cached
+        assert rows[stage].to_send > 0 and rows[stage].counted == "assumed", stage
+    assert rows["questions"].cached == syllabi * 4
+    fake = FakeBackend()
+    run(more, fake)
+    drafts = [c for c in fake.calls if "Act as an education expert" in c.messages[-1]["content"]]
+    converted = [c for c in fake.calls if c.schema_name == "subjects"]
+    assert len(drafts) == len(converted) == 2  # as predicted
+    assert len(fake.calls) > 2 + 2  # and the new discipline's syllabi, questions and answers
+    assert all(r.to_send == 0 for r in estimate(more))
+    # and a discipline taken out of the config is no longer counted
+    fewer = by_stage(cfg.model_copy(update={"disciplines": ["Physics"]}))
+    assert fewer["questions"].calls < rows["questions"].cached

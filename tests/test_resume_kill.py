@@ -1,11 +1,13 @@
-"""`kill -9` in the middle of `glan run` against an HTTP backend, then resume.
+"""`kill -9` (and SIGTERM) in the middle of `glan run` against an HTTP backend, then resume.
 
 The resumed run must write exactly what an uninterrupted run writes, repeat no finished call
 (only the ones in flight at the kill are lost), and a further rerun must make no call at all.
+The manifest's usage counts every answer the run received, whatever was killed on the way.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import signal
@@ -82,6 +84,19 @@ def run_to_end(cfg: Path, run_dir: Path) -> None:
     assert proc.returncode == 0, err.decode(errors="replace")
 
 
+def usage_calls(run_dir: Path) -> int:
+    usage = json.loads((run_dir / "manifest.json").read_text())["usage"]
+    return sum(u["calls"] for models in usage.values() for u in models.values())
+
+
+def wait_for(server: FakeOpenAIServer, proc: subprocess.Popen[bytes], count: int) -> None:
+    deadline = time.monotonic() + 60
+    while server.count < count:
+        assert proc.poll() is None, "the run ended before it could be killed"
+        assert time.monotonic() < deadline, "the run made too few requests"
+        time.sleep(0.005)
+
+
 def test_kill_9_then_resume(server: FakeOpenAIServer, tmp_path: Path) -> None:
     cfg = tmp_path / "run.yaml"
     cfg.write_text(CONFIG.format(base_url=server.base_url, concurrency=CONCURRENCY, key_env=KEY_ENV))
@@ -98,14 +113,11 @@ def test_kill_9_then_resume(server: FakeOpenAIServer, tmp_path: Path) -> None:
     assert expected["pairs.jsonl"].count(b"\n") > 10
 
     # (b) killed about halfway, then resumed
+    assert usage_calls(a) == n
     server.reset()
     b = tmp_path / "b"
     proc = start(cfg, b)
-    deadline = time.monotonic() + 60
-    while server.count < n // 2:
-        assert proc.poll() is None, "the run ended before it could be killed"
-        assert time.monotonic() < deadline, "the run made too few requests"
-        time.sleep(0.005)
+    wait_for(server, proc, n // 2)
     os.kill(proc.pid, signal.SIGKILL)
     proc.communicate(timeout=30)
     assert proc.returncode == -signal.SIGKILL
@@ -121,6 +133,7 @@ def test_kill_9_then_resume(server: FakeOpenAIServer, tmp_path: Path) -> None:
         assert (b / name).read_bytes() == expected[name], name
     assert not list(b.glob("*.partial"))
     assert all(p.stat().st_size == 0 for p in (b / "failures").glob("*.jsonl"))
+    assert usage_calls(b) == n  # every answer stored, the killed run's too (lost: those in flight)
 
     # (c) a third run is all cache hits
     server.reset()
@@ -133,6 +146,24 @@ def test_kill_9_then_resume(server: FakeOpenAIServer, tmp_path: Path) -> None:
     for p in [*a.rglob("*"), *b.rglob("*")]:
         if p.is_file():
             assert SECRET.encode() not in p.read_bytes(), p
+
+
+def test_sigterm_stops_like_ctrl_c_and_writes_the_manifest(server: FakeOpenAIServer, tmp_path: Path) -> None:
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text(CONFIG.format(base_url=server.base_url, concurrency=CONCURRENCY, key_env=KEY_ENV))
+    rd = tmp_path / "run"
+    proc = start(cfg, rd)
+    wait_for(server, proc, 20)
+    os.kill(proc.pid, signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    text = err.decode(errors="replace")
+    assert proc.returncode == 130, text
+    lines = [line for line in text.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("interrupted: finished calls are cached"), text
+    answered = server.ok_count
+    assert answered - CONCURRENCY <= usage_calls(rd) <= answered  # in flight at the stop: not stored
+    assert not list(rd.rglob("*.partial"))
+    run_to_end(cfg, rd)  # and it resumes
 
 
 def test_wrong_key_stops_the_run_cleanly(server: FakeOpenAIServer, tmp_path: Path) -> None:
