@@ -1,5 +1,8 @@
 from pathlib import Path
 
+import click
+import pytest
+import typer
 from typer.testing import CliRunner
 
 from glan.cli import app
@@ -49,3 +52,34 @@ def test_builtin_taxonomy_export_and_no_overwrite(tmp_path: Path) -> None:
 def test_unknown_discipline_is_reported(tmp_path: Path) -> None:
     r = runner.invoke(app, ["disciplines", "--run-dir", str(tmp_path), "-s", "disciplines=[Phyiscs]", "-q"])
     assert r.exit_code == 2 and "Physics" in r.output
+
+
+def _commands(group: click.Group, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], click.Command]]:
+    out: list[tuple[tuple[str, ...], click.Command]] = [(path, group)]
+    for name, cmd in group.commands.items():
+        if isinstance(cmd, click.Group):
+            out += _commands(cmd, (*path, name))
+        else:
+            out.append(((*path, name), cmd))
+    return out
+
+
+COMMANDS = _commands(typer.main.get_command(app))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("path", "cmd"), COMMANDS, ids=[" ".join(p) or "glan" for p, _ in COMMANDS])
+def test_help_keeps_sentences_whole_and_flags_as_flags(path: tuple[str, ...], cmd: click.Command) -> None:
+    r = runner.invoke(app, [*path, "--help"], env={"COLUMNS": "2000"})
+    assert r.exit_code == 0, r.output
+    assert "<bool>" not in r.output
+    lines = [ln.strip(" │") for ln in r.output.splitlines()]
+    for paragraph in (cmd.help or "").split("\n\n"):  # every paragraph on one line when wide
+        assert " ".join(paragraph.split()) in lines, (paragraph, r.output)
+    for sub in getattr(cmd, "commands", {}).values():  # the command list shows each on one line
+        first = " ".join((sub.help or "").split("\n\n")[0].split())
+        assert any(ln.endswith(first) for ln in lines), (first, r.output)
+
+
+def test_flags_take_no_value() -> None:
+    r = runner.invoke(app, ["taxonomy", "--help"], env={"COLUMNS": "200"})
+    assert "--force " in r.output and "--force  <" not in r.output

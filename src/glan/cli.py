@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 
-from glan.guard import err, guard
+from glan.guard import err, guard, say
 
 app = typer.Typer(
     help="Generate instruction-tuning data almost from scratch (GLAN): taxonomy -> subjects "
@@ -30,7 +31,7 @@ app.add_typer(batch_app, name="batch")
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="Run config YAML (see examples/).")]
 SetOpt = Annotated[
     list[str] | None,
-    typer.Option("--set", "-s", help="Override a setting: key.path=value (repeatable)."),
+    typer.Option("--set", "-s", metavar="KEY=VALUE", help="Override a setting: key.path=value (repeatable)."),
 ]
 RunDirOpt = Annotated[Path | None, typer.Option("--run-dir", help="Run directory (overrides run_dir).")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
@@ -122,13 +123,12 @@ def taxonomy(
     """Generate a taxonomy with the LLM (fields -> sub-fields -> disciplines), or write the
     built-in one, as YAML to review: delete, rename or add nodes, then set `taxonomy:` to it."""
     from glan.config import load_config
-    from glan.errors import ConfigError
     from glan.pipeline import Pipeline
+    from glan.store import write_text_atomic
     from glan.taxonomy import dump_taxonomy, load_taxonomy
 
     def go() -> None:
-        if out.exists() and not force:
-            raise ConfigError(f"{out} exists; pass --force to overwrite it")
+        _check_out(out, force)  # before an LLM spends anything on it
         if builtin:
             tax = load_taxonomy(None)
         else:
@@ -143,10 +143,23 @@ def taxonomy(
                     await pipe.aclose()
 
             tax = asyncio.run(gen())
-        out.write_text(dump_taxonomy(tax))
-        err.print(f"wrote {len(tax.disciplines())} disciplines to {out}")
+        write_text_atomic(out, dump_taxonomy(tax))
+        say(f"wrote {len(tax.disciplines())} disciplines to {out}")
 
     guard(go)
+
+
+def _check_out(out: Path, force: bool) -> None:
+    """An output file path that can be written: its folder exists, and it is not a folder."""
+    from glan.errors import ConfigError
+
+    if out.is_dir():
+        raise ConfigError(f"-o {out}: is a folder; give a file name such as {out / 'taxonomy.yaml'}")
+    if not out.parent.is_dir():
+        what = "is not a folder" if out.parent.exists() else "does not exist"
+        raise ConfigError(f"-o {out}: folder {out.parent} {what}")
+    if out.exists() and not force:
+        raise ConfigError(f"{out} exists; pass --force to overwrite it")
 
 
 StepArg = Annotated[str, typer.Argument(help="subjects, syllabi, questions or answers")]
@@ -168,7 +181,7 @@ def batch_export(
         cfg = _config(config, set_, run_dir)
         files = asyncio.run(export_step(cfg, step, out))
         if not files:
-            err.print(f"{step}: every call is answered; its file is written")
+            say(f"{step}: every call is answered; its file is written")
         for f in files:
             typer.echo(str(f))
 
@@ -188,12 +201,9 @@ def batch_import(
 
     def go() -> None:
         report = import_files(_config(config, set_, run_dir), files)
-        err.print(
-            f"imported {report.imported} of {report.lines} results ({report.known} were in already)",
-            highlight=False,
-        )
+        say(f"imported {report.imported} of {report.lines} results ({report.known} were in already)")
         for error, n in report.errors.most_common(5):
-            err.print(f"  {n} failed: {error}", highlight=False)
+            say(f"  {n} failed: {error}")  # the server's words: markup in them is shown as is
 
     guard(go)
 
@@ -215,7 +225,7 @@ def batch_submit(
     def go() -> None:
         cfg = _config(config, set_, run_dir)
         asyncio.run(submit_step(cfg, step, err, poll_s=poll, max_rounds=rounds))
-        err.print(f"[green]done:[/] {step}")
+        say(f"done: {step}", "green")
 
     guard(go)
 
@@ -237,6 +247,7 @@ def estimate(
     def go() -> None:
         import json
 
+        from rich.markup import escape
         from rich.table import Table
 
         rows = predict(_config(config, set_, run_dir), subjects_per_sample)
@@ -248,10 +259,11 @@ def estimate(
         for r in rows:
             d = r.as_dict()
             table.add_row(
-                r.stage, r.model, f"{r.calls:,}" + ("" if r.counted == "exact" else "~"), f"{r.cached:,}",
+                escape(r.stage), escape(r.model), f"{r.calls:,}" + ("" if r.counted == "exact" else "~"),
+                f"{r.cached:,}",
                 f"{d['prompt_tokens']:,}", f"{d['completion_tokens']:,}",
                 "-" if d["cost_usd"] is None else f"{d['cost_usd']:,.2f}",
-                "-" if d["cost_usd_max"] is None else f"{d['cost_usd_max']:,.2f}", r.basis,
+                "-" if d["cost_usd_max"] is None else f"{d['cost_usd_max']:,.2f}", escape(r.basis),
             )  # fmt: skip
         costs = [r.cost() for r in rows]
         total = sum(c for c in costs if c is not None)
@@ -291,6 +303,42 @@ def _register_post() -> None:
 
 
 _register_post()
+
+
+def _one_line_paragraphs(text: str) -> str:
+    """Help text with each paragraph on one line: rich help keeps a docstring's hard line
+    breaks, which then show mid-sentence."""
+    return "\n\n".join(" ".join(p.split()) for p in inspect.cleandoc(text).split("\n\n"))
+
+
+def _tidy_help(group: typer.Typer) -> None:
+    """Every command's help, the clean/export commands registered from glan.post included."""
+    for cmd in group.registered_commands:
+        if text := cmd.help or inspect.getdoc(cmd.callback):
+            cmd.help = _one_line_paragraphs(text)
+    for sub in group.registered_groups:
+        if sub.typer_instance is not None:
+            _tidy_help(sub.typer_instance)
+
+
+def _flags_take_no_value() -> None:
+    """Typer's rich help shows `<bool>` beside a flag (--quiet, --force, --help), as if it took
+    a value, which the flag then rejects; show no type for flags."""
+    from typer.core import TyperOption
+
+    shown = getattr(TyperOption, "display_type_rich", None)
+    if shown is None or getattr(shown, "__glan__", False):
+        return
+
+    def display_type_rich(self: TyperOption, ctx: Any) -> str | None:
+        return None if self.is_flag else shown(self, ctx)
+
+    display_type_rich.__glan__ = True  # type: ignore[attr-defined]
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+
+
+_tidy_help(app)
+_flags_take_no_value()
 
 
 def main() -> None:

@@ -73,7 +73,7 @@ class Taxonomy(BaseModel):
             for n in unknown:
                 close = difflib.get_close_matches(n.strip().casefold(), known, n=3, cutoff=0.6)
                 hint = f" (did you mean {', '.join(repr(known[c]) for c in close)}?)" if close else ""
-                lines.append(f"unknown taxonomy name {n!r}{hint}")
+                lines.append(f"disciplines: {n!r} is not in the taxonomy{hint}")
             raise ConfigError("\n".join(lines))
         return Taxonomy(fields=out)
 
