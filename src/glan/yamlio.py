@@ -40,11 +40,11 @@ def _describe(e: yaml.YAMLError, text: str) -> tuple[int, str]:
         ctx = f"{e.context}: " if e.context else ""
         if e.context and e.context_mark and e.context_mark.line + 1 != line:
             ctx = f"{e.context} (line {e.context_mark.line + 1}): "
-        return line, f"YAML syntax error: {ctx}{e.problem}"
+        kind = "YAML error" if isinstance(e, yaml.constructor.ConstructorError) else "YAML syntax error"
+        return line, f"{kind}: {ctx}{e.problem}"
     if isinstance(e, yaml.reader.ReaderError):  # a control character YAML does not allow
-        return min(
-            text[: e.position].count("\n") + 1, last
-        ), f"character {e.character!r} is not allowed in YAML"
+        line = min(text[: e.position].count("\n") + 1, last)
+        return line, f"character U+{e.character:04X} is not allowed in YAML"
     return 1, f"YAML error: {' '.join(str(e).split())}"
 
 
