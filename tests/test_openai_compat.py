@@ -105,15 +105,16 @@ async def test_real_llama_rate_limited_endpoints_and_cost(llama: object, tmp_pat
         ChatRequest(model=MODEL, messages=[{"role": "user", "content": f"Say {w}."}], max_tokens=4, seed=1)
         for w in ("yes", "no", "maybe", "never")
     ]
-    t0 = time.monotonic()
     try:
         out = await asyncio.gather(*(client.complete(r) for r in requests))
     finally:
         await client.aclose()
         cache.close()
     assert all(r.text for r in out)
-    assert time.monotonic() - t0 >= (4 - 2) / 2 * 0.9  # two at once, then two a second
+    # the limiter's schedule is tested on a fake clock (test_rate_limits); here: it lets a real
+    # server's requests through on both endpoints, each charged one request
     assert [e.requests for e in backend.endpoints] == [2, 2]
+    assert all(e.limiter.requests is not None and e.limiter.requests.level < 2 for e in backend.endpoints)
     s = client.stats
     assert s.prompt_tokens == sum(r.prompt_tokens for r in out) > 0
     assert s.cost_usd == pytest.approx((s.prompt_tokens * 1.0 + s.completion_tokens * 3.0) / 1e6)

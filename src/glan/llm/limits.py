@@ -14,7 +14,7 @@ import asyncio
 import email.utils
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
 _UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -70,10 +70,10 @@ class Bucket:
     """A token bucket refilled at `per_minute / 60` a second, holding at most one second's
     worth (at least one request's need, so a big request is never stuck)."""
 
-    def __init__(self, per_minute: float) -> None:
+    def __init__(self, per_minute: float, now: float | None = None) -> None:
         self.set_rate(per_minute)
         self.level = self.capacity
-        self.stamp = time.monotonic()
+        self.stamp = time.monotonic() if now is None else now
 
     def set_rate(self, per_minute: float) -> None:
         self.per_minute = per_minute
@@ -101,12 +101,22 @@ class RateLimiter:
     """Requests/tokens per minute for one endpoint, plus server-requested pauses.
 
     With no limits configured and no pause in force, `acquire` returns at once (no lock,
-    no sleep): the fast path costs a few attribute reads per request.
+    no sleep): the fast path costs a few attribute reads per request. `clock` and `sleep`
+    are injectable so the schedule can be tested without real time.
     """
 
-    def __init__(self, rpm: float | None = None, tpm: float | None = None) -> None:
-        self.requests = Bucket(rpm) if rpm else None
-        self.tokens = Bucket(tpm) if tpm else None
+    def __init__(
+        self,
+        rpm: float | None = None,
+        tpm: float | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+    ) -> None:
+        self.clock = clock
+        self.sleep = sleep
+        self.requests = Bucket(rpm, clock()) if rpm else None
+        self.tokens = Bucket(tpm, clock()) if tpm else None
         self.paused_until = 0.0
         self._lock = asyncio.Lock()
 
@@ -116,23 +126,23 @@ class RateLimiter:
 
     def pause(self, seconds: float) -> None:
         """Send nothing to this endpoint for `seconds` (a 429's Retry-After, a reset)."""
-        self.paused_until = max(self.paused_until, time.monotonic() + seconds)
+        self.paused_until = max(self.paused_until, self.clock() + seconds)
 
     async def acquire(self, tokens: float = 0.0) -> None:
         """Wait until one request estimated at `tokens` may be sent, and charge it."""
-        if not self.limited and time.monotonic() >= self.paused_until:
+        if not self.limited and self.clock() >= self.paused_until:
             return
         async with self._lock:  # FIFO: waiters go in the order they came
             while True:
-                now = time.monotonic()
+                now = self.clock()
                 wait = self.paused_until - now
                 if self.requests is not None:
                     wait = max(wait, self.requests.wait_s(1.0, now))
                 if self.tokens is not None:
                     wait = max(wait, self.tokens.wait_s(tokens, now))
-                if wait <= 0:
+                if wait <= 1e-9:  # float rounding: a wait of 1e-17 s would not move a clock
                     break
-                await asyncio.sleep(wait)
+                await self.sleep(wait)
             if self.requests is not None:
                 self.requests.take(1.0)
             if self.tokens is not None:
@@ -154,7 +164,7 @@ class RateLimiter:
             if limit is not None and limit > 0:
                 bucket = getattr(self, kind)
                 if bucket is None:
-                    setattr(self, kind, Bucket(limit))
+                    setattr(self, kind, Bucket(limit, self.clock()))
                 elif limit < bucket.per_minute:
                     bucket.set_rate(limit)
             remaining = _number(headers, f"x-ratelimit-remaining-{kind}")
