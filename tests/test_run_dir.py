@@ -170,8 +170,8 @@ def test_a_second_command_on_a_run_dir_in_use_stops(held: tuple[Path, int], tmp_
 
 
 def test_two_glan_runs_at_once(server: FakeOpenAIServer, tmp_path: Path) -> None:
-    server.delay = 0.05
-    cfg = config_file(tmp_path, server.base_url)
+    server.delay = 0.05  # about 150 calls, 4 at a time: seconds, against milliseconds for the second
+    cfg = config_file(tmp_path, server.base_url, per_syllabus=12)
     rd = tmp_path / "run"
     first = subprocess.Popen(
         [*glan_command(), "run", "-c", str(cfg), "--run-dir", str(rd), "-q"], stderr=subprocess.PIPE
