@@ -91,7 +91,9 @@ class ResponseCache:
             # most misses (every call of a fresh run) without a query.
             empty = self._db.execute("SELECT 1 FROM responses LIMIT 1").fetchone() is None
         except sqlite3.Error as e:
-            self.close()
+            if self._open:  # closed without a commit: a half-done migration is rolled back
+                self._open = False
+                self._db.close()
             raise ConfigError(
                 f"{path}: cannot use it as the response cache ({e}); if it is damaged, move it "
                 "aside (the next run then asks every call again)"
