@@ -135,9 +135,26 @@ CASES: dict[str, tuple[dict[str, str | bytes], list[str], list[str]]] = {
     ),
     # the taxonomy
     "taxonomy missing": (
-        {"c.yaml": "taxonomy: nope.yaml\n"},
+        {"c.yaml": "taxonomy: buitin\n"},
         STEP,
-        ["cannot read taxonomy file", "nope.yaml"],
+        ["taxonomy: no file {d}/buitin (give 'builtin', 'generate' or a taxonomy YAML file)"],
+    ),
+    "taxonomy empty name": ({"c.yaml": "seed: 1\ntaxonomy: ''\n"}, STEP, ["c.yaml:2: taxonomy: empty"]),
+    "run_dir empty": ({"c.yaml": "run_dir:\n"}, STEP, ["c.yaml:1: run_dir: empty"]),
+    "post typo": (
+        {"c.yaml": "seed: 1\npost:\n  dedup:\n    nera: true\n"},
+        RUN,
+        ["c.yaml:4: post.dedup.nera: unknown setting (did you mean 'near'?)"],
+    ),
+    "post bad value": (
+        {"c.yaml": "post:\n  dedup:\n    rouge_l_threshold: 5\n"},
+        RUN,
+        ["c.yaml:3: post.dedup.rouge_l_threshold", "(got 5)"],
+    ),
+    "set post typo": (
+        {},
+        ["run", "-s", "post.dedup.nera=1"],
+        ["--set 'post.dedup.nera=1'", "unknown setting"],
     ),
     "taxonomy is a folder": (
         {"c.yaml": "taxonomy: t\n", "t/x": ""},

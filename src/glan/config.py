@@ -129,6 +129,13 @@ class RunConfig(Strict):
         default_factory=dict, description="model name -> price per million tokens, for cost accounting"
     )
 
+    @field_validator("run_dir", "taxonomy", mode="before")
+    @classmethod
+    def _not_blank(cls, v: Any) -> Any:
+        if v is None or (isinstance(v, str) and not v.strip()):
+            raise ValueError("empty; leave it out to use the default")
+        return v
+
     @field_validator("disciplines", mode="before")
     @classmethod
     def _one_or_more(cls, v: Any) -> Any:
@@ -197,14 +204,16 @@ def _override(data: dict[str, Any], item: str) -> tuple[str, ...]:
     return tuple(keys)
 
 
-def _problem(e: ValidationError) -> tuple[tuple[str | int, ...], str]:
-    """The first validation error: its location and a message naming the field and value."""
+def _problem(e: ValidationError, root: Any = None) -> tuple[tuple[str | int, ...], str]:
+    """The first validation error of settings class `root` (None: RunConfig), located from the
+    top of the config, and a message naming the setting and its value."""
     first = e.errors()[0]
-    loc = tuple(first["loc"])
+    prefix = ("post",) if root is not None else ()  # the one section validated on its own
+    loc = (*prefix, *first["loc"])
     dotted = ".".join(str(x) for x in loc) or "(top level)"
     if first["type"] == "extra_forbidden":
-        model: Any = RunConfig
-        for part in loc[:-1]:  # the settings class that holds the unknown name
+        model: Any = root or RunConfig
+        for part in first["loc"][:-1]:  # the settings class that holds the unknown name
             fields = getattr(model, "model_fields", {})
             model = _inner(fields[part].annotation) if part in fields else None
         return loc, _unknown(model, dotted)
@@ -212,6 +221,14 @@ def _problem(e: ValidationError) -> tuple[tuple[str | int, ...], str]:
     value = first.get("input")
     shown = f" (got {value!r})" if isinstance(value, str | int | float | bool) and value != "" else ""
     return loc, f"{dotted}: {msg}{shown}"
+
+
+def _post_config() -> Any:
+    try:
+        from glan.post.config import PostConfig
+    except ImportError:  # clean/export not installed: the run says so when it gets there
+        return None
+    return PostConfig
 
 
 def load_config(path: Path | None, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
@@ -228,10 +245,13 @@ def load_config(path: Path | None, overrides: list[str] | tuple[str, ...] = ()) 
             raise ConfigError(f"{path}:1: a config must be a mapping of settings (key: value lines)")
         data = loaded or {}
     given = [(_override(data, item), item) for item in overrides]
+    root = None
     try:
         cfg = RunConfig.model_validate(data)
+        if cfg.post is not None and (root := _post_config()) is not None:
+            root.model_validate(cfg.post)  # a typo under post: fails now, with its line
     except ValidationError as e:
-        loc, problem = _problem(e)
+        loc, problem = _problem(e, root)
         by = [item for keys, item in given if loc[: len(keys)] == keys or keys[: len(loc)] == loc]
         if by:
             raise ConfigError(f"--set {by[-1]!r}: {problem}") from None

@@ -156,6 +156,8 @@ def load_taxonomy(path: Path | None) -> Taxonomy:
     if path is None:
         res = resources.files("glan").joinpath("data/default_taxonomy.yaml")
         return parse_taxonomy(res.read_text(encoding="utf-8"), "default_taxonomy.yaml")
+    if not Path(path).exists():
+        raise ConfigError(f"taxonomy: no file {path} (give 'builtin', 'generate' or a taxonomy YAML file)")
     return parse_taxonomy(read_text(Path(path), "taxonomy file"), str(path))
 
 
