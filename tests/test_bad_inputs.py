@@ -4,6 +4,7 @@ and nothing written."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -312,3 +313,15 @@ def test_load_yaml_reads_files(tmp_path: Path) -> None:
     for bad in (tmp_path / "nope.yaml", tmp_path):
         with pytest.raises(ConfigError, match="cannot read YAML file"):
             load_yaml(bad)
+
+
+def test_markup_in_model_names_and_server_errors_is_shown_verbatim(tmp_path: Path) -> None:
+    model = "llm.model='[bold]m[/]'"
+    r = runner.invoke(
+        app, ["estimate", "-s", model, "-s", "disciplines=[Physics]", "--run-dir", str(tmp_path)]
+    )
+    assert r.exit_code == 0 and "[bold]m[/]" in r.output, r.output
+    results = tmp_path / "out.jsonl"
+    results.write_text(json.dumps({"custom_id": "0" * 64, "error": {"message": "[bold]no[/] [/]"}}) + "\n")
+    r = runner.invoke(app, ["batch", "import", str(results), "--run-dir", str(tmp_path)])
+    assert r.exit_code == 0 and "1 failed: [bold]no[/] [/]" in r.output, r.output
