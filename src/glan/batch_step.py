@@ -150,7 +150,7 @@ async def _submit_rounds(
                     {"id": batch["id"], "step": step, "file": str(f), "input_file_id": file_id}
                 )
                 state.save()
-                console.print(f"submitted {f.name} as {batch['id']}")
+                console.print(f"submitted {f.name} as {batch['id']}", markup=False, highlight=False)
         else:
             raise GlanError(f"{step}: calls unanswered after {max_rounds} batch rounds (see {state.path})")
     finally:
@@ -174,6 +174,7 @@ async def _finish(
         counts = info.get("request_counts") or {}
         console.print(
             f"{b['id']}: {status} ({counts.get('completed', 0)}/{counts.get('total', '?')} done)",
+            markup=False,  # the id and status are the server's text
             highlight=False,
         )
         await wait(poll_s)
@@ -187,4 +188,8 @@ async def _finish(
             files.append(await api.download(info[kind], folder / f"{b['id']}-{kind.split('_')[0]}.jsonl"))
     report = import_files(cfg, files)
     b.update(imported=True, answered=report.imported, errors=sum(report.errors.values()))
-    console.print(f"{b['id']}: {status}, {report.imported} answers imported, {b['errors']} errors")
+    console.print(
+        f"{b['id']}: {status}, {report.imported} answers imported, {b['errors']} errors",
+        markup=False,
+        highlight=False,
+    )

@@ -321,8 +321,10 @@ class Pipeline:
             spent[k] = round(spent.get(k, 0) + after[k] - before[k], 6)
         if result.failures:
             self.console.print(
-                f"[yellow]{stage.name}: {result.failures} failed jobs recorded in "
-                f"{self.run.failures(stage.name)}[/]"
+                f"{stage.name}: {result.failures} failed jobs recorded in {self.run.failures(stage.name)}",
+                style="yellow",
+                markup=False,  # the run dir is the user's text
+                highlight=False,
             )
         return result
 
