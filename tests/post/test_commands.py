@@ -19,7 +19,7 @@ def test_help_lists_both_commands(app):
     r = CliRunner().invoke(app, ["--help"])
     assert r.exit_code == 0 and "clean" in r.output and "export" in r.output
     r = CliRunner().invoke(app, ["clean", "--help"], env={"COLUMNS": "200"})
-    assert "--instruction-field" in r.output and "--benchmark-file" in r.output
+    assert "--instruction-field" in r.output and "--benchmark-file" in r.output and "--dedup-on" in r.output
     assert "(default: 0.7)" in r.output
 
 

@@ -45,3 +45,24 @@ def test_alpaca_input_and_parquet(tmp_path: Path):
     rows = list(read_pairs(p, FieldMap(response="output")))
     assert rows[0]["input"] == "bonjour" and "input" not in rows[1]
     assert rows[0]["id"] != rows[1]["id"]
+
+
+def test_bom_csv_gz_and_pass_through_values_that_json_lacks(tmp_path: Path):
+    import decimal
+    import gzip
+
+    from glan.post.io import JsonlWriter
+
+    j = tmp_path / "bom.jsonl"
+    j.write_bytes(b'\xef\xbb\xbf{"instruction": "a", "response": "b"}\n')
+    assert next(read_pairs(j))["instruction"] == "a"
+    c = tmp_path / "p.csv.gz"
+    c.write_bytes(gzip.compress("\ufeffinstruction,response,extra\nq,a,x,surplus\n".encode()))
+    row = next(read_pairs(c))
+    assert (row["instruction"], row["response"], row["(extra cells)"]) == ("q", "a", ["surplus"])
+    p = tmp_path / "d.parquet"
+    pq.write_table(pa.table({"instruction": ["q"], "response": ["a"], "price": [decimal.Decimal("1.50")]}), p)
+    with JsonlWriter(tmp_path / "out.jsonl") as w:
+        for rec in read_pairs(p):
+            w.write(rec)
+    assert '"price":"1.50"' in (tmp_path / "out.jsonl").read_text()
