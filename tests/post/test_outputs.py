@@ -124,7 +124,7 @@ def test_outputs_a_new_export_does_not_write_are_removed(app, tmp_path: Path):
     # a clean of other data replaces clean.jsonl and removes the export made from the old one
     other = write_jsonl(tmp_path / "b.jsonl", make_pairs(20, seed=3))
     said = invoke(app, "clean", other, "-o", out, "--no-decontam")
-    assert "removed README.md, alpaca" in said
+    assert "removed README.md, alpaca from" in said
     assert sorted(p.name for p in out.iterdir()) == [
         "clean.jsonl",
         "notes.txt",

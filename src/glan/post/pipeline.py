@@ -67,7 +67,7 @@ def preflight(cfg: PostConfig) -> None:
 
 def _note_stale(od: OutputDir) -> None:
     if od.stale:
-        say(f"removed {', '.join(od.stale)} from {od.out}: left by an earlier run, they described other data")
+        say(f"removed {', '.join(od.stale)} from {od.out}: earlier outputs this run does not write")
 
 
 def _inputs(pairs: Path, cfg: PostConfig) -> list[Path]:
