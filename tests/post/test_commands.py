@@ -98,3 +98,12 @@ def test_config_file_with_post_key(app, tmp_path: Path):
     bad.write_text("post:\n  dedup:\n    shingles: 3\n")
     r = CliRunner().invoke(app, ["clean", str(src), "-o", str(tmp_path / "o"), "-c", str(bad)])
     assert r.exit_code == 2 and "dedup.shingles" in r.output
+
+
+def test_a_clean_that_keeps_nothing_exits_1(app, tmp_path: Path):
+    rows = [{"instruction": "Say something useful please", "response": ""} for _ in range(3)]
+    src = write_jsonl(tmp_path / "p.jsonl", rows)
+    r = CliRunner().invoke(app, ["clean", str(src), "-o", str(tmp_path / "o"), "--no-decontam"])
+    assert r.exit_code == 1, r.output
+    assert "all 3 pairs were removed" in r.output and "Traceback" not in r.output
+    assert len(read_jsonl(tmp_path / "o" / "removed.jsonl")) == 3  # written: the reasons are there

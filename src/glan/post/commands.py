@@ -8,10 +8,10 @@ from typing import Annotated, Any
 import typer
 from pydantic import ValidationError
 
-from glan.errors import ConfigError, first_error
+from glan.errors import ConfigError, Incomplete, first_error
 from glan.guard import guarded
 from glan.post.config import PostConfig
-from glan.post.pipeline import CLEAN_FILE, clean, clean_and_export, export
+from glan.post.pipeline import CLEAN_FILE, REMOVED_FILE, clean, clean_and_export, export
 from glan.yamlio import load_yaml
 
 _Fld = typer.Option
@@ -169,11 +169,16 @@ def clean_cmd(
     )
     if and_export:
         rep = clean_and_export(pairs, out, cfg)
-        _print_clean(rep["clean"])
+        cleaned = rep["clean"]
+        _print_clean(cleaned)
         typer.echo(f"exported {rep['export']['exported']:,} pairs to {out}")
     else:
-        _print_clean(clean(pairs, out, cfg))
+        cleaned = clean(pairs, out, cfg)
+        _print_clean(cleaned)
         typer.echo(f"clean pairs: {out / CLEAN_FILE}")
+    if cleaned["read"] and not cleaned["kept"]:  # written, but no usable data: not a success
+        removed = out / REMOVED_FILE
+        raise Incomplete(f"clean: all {cleaned['read']:,} pairs were removed (reasons in {removed})")
 
 
 def export_cmd(
