@@ -19,7 +19,7 @@ Behaviours (a name, optionally `:arg`):
   ok              a normal reply
   429[:secs]      429 with Retry-After: secs (default 0)
   500, 502, 503   that status, a short text body
-  401, 403, 404   that status (auth failure / not found)
+  400, 401, 403, 404   that status (bad request / auth failure / not found)
   429ms:ms        429 with retry-after-ms (Azure / OpenAI style)
   limited:secs    200, with x-ratelimit-remaining-requests: 0 and a reset of secs
   hang[:secs]     sleep secs (default `hang_s`), then reply normally: outlasts a client timeout
@@ -55,6 +55,7 @@ BEHAVIOURS = {
     "500",
     "502",
     "503",
+    "400",
     "401",
     "403",
     "404",
@@ -283,7 +284,7 @@ class FakeOpenAIServer:
             return web.Response(status=429, text="slow down", headers={"Retry-After": arg or "0"})
         if name == "429ms":
             return web.Response(status=429, text="slow down", headers={"retry-after-ms": arg or "0"})
-        if name in ("500", "502", "503", "401", "403", "404"):
+        if name in ("500", "502", "503", "400", "401", "403", "404"):
             return web.Response(status=int(name), text=f"fake error {name}")
         if name in ("drop", "garbage", "short_body"):
             transport = request.transport

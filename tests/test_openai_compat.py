@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from glan.config import PriceConfig
-from glan.errors import BackendError, ConfigError, TransientBackendError
+from glan.errors import BackendError, ConfigError, TooManyFailures, TransientBackendError
 from glan.llm.base import ChatRequest
 from glan.llm.cache import ResponseCache
 from glan.llm.client import FailureBreaker, LLMClient
@@ -187,20 +187,22 @@ def expected(request: ChatRequest) -> str:
 @pytest.mark.parametrize("behaviour", TRANSIENT)
 async def test_misbehaviour_is_retried(behaviour: str, server: FakeOpenAIServer, make_client) -> None:
     client = make_client(max_retries=3)
+    await client.complete(req(1))  # the server has answered: a page that is not JSON is retried
     server.misbehave(behaviour, behaviour)
     resp = await client.complete(req())
     assert resp.text == expected(req())
     assert resp.finish_reason == "stop" and resp.prompt_tokens > 0 and resp.completion_tokens > 0
-    assert server.count == 3
-    assert client.stats.retries == 2 and client.stats.calls == 3 and client.stats.errors == 0
+    assert server.count == 4
+    assert client.stats.retries == 2 and client.stats.calls == 4 and client.stats.errors == 0
 
 
 async def test_every_misbehaviour_in_one_call(server: FakeOpenAIServer, make_client) -> None:
     client = make_client(max_retries=len(TRANSIENT))
+    await client.complete(req(2))
     server.misbehave(*TRANSIENT)
     resp = await client.complete(req(1))
     assert resp.text == expected(req(1))
-    assert server.count == len(TRANSIENT) + 1 and server.ok_count == 1
+    assert server.count == len(TRANSIENT) + 2 and server.ok_count == 2
 
 
 async def test_gives_up_after_max_retries(server: FakeOpenAIServer, make_client, tmp_path: Path) -> None:
@@ -228,10 +230,15 @@ async def test_auth_failure_is_not_retried(status: str, server: FakeOpenAIServer
 async def test_client_error_is_not_retried(server: FakeOpenAIServer, make_client) -> None:
     client = make_client(max_retries=5)
     server.misbehave("404")
+    with pytest.raises(TooManyFailures, match="the first LLM call failed: HTTP 404"):
+        await client.complete(req())  # before any answer: the model or URL is wrong, stop
+    client = make_client(max_retries=5)
+    await client.complete(req(1))
+    server.misbehave("404")
     with pytest.raises(BackendError, match="404") as info:
-        await client.complete(req())
+        await client.complete(req())  # after an answer: this job failed, the run goes on
     assert not isinstance(info.value, TransientBackendError)
-    assert server.count == 1 and client.stats.retries == 0
+    assert server.count == 3 and client.stats.retries == 0
 
 
 async def test_wrong_key_is_config_error(server: FakeOpenAIServer) -> None:

@@ -5,15 +5,12 @@ and cost accounting reach the manifest, and a hopeless run stops early."""
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
 import pytest
-from typer.testing import CliRunner
 
-from glan.cli import app
 from glan.config import RunConfig, load_config
 from glan.errors import TooManyFailures
 from glan.llm.client import FailureBreaker
@@ -121,9 +118,9 @@ def test_wrong_model_stops_the_run_early(tmp_path: Path, server: FakeOpenAIServe
     assert n >= 36
     server.misbehave(*["404"] * 1000)  # "the model does not exist", for every request
     before = server.count
-    with pytest.raises(TooManyFailures, match="404"):
+    with pytest.raises(TooManyFailures, match="the first LLM call failed: HTTP 404"):
         run(cfg, ("answers",))
-    assert server.count - before <= 10 + 8  # ten failures, plus what was in flight
+    assert server.count - before <= 8  # what was in flight (concurrency 8) when the first failed
     assert not (cfg.run_dir / "pairs.jsonl").exists()  # nothing half-written in its place
 
 
@@ -141,23 +138,6 @@ def test_breaker_needs_most_calls_to_fail() -> None:
     never = FailureBreaker(max_rate=1.0, window=20, min_failures=5)
     for _ in range(100):
         never.failure("x")
-
-
-def test_server_down_is_one_line_and_exit_2(tmp_path: Path) -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    cfg_file = tmp_path / "run.yaml"
-    cfg_file.write_text(
-        f"run_dir: {tmp_path / 'run'}\ndisciplines: [Physics]\nsubjects: {{samples: 20, mode: json}}\n"
-        f"llm: {{backend: openai, base_url: 'http://127.0.0.1:{port}/v1', model: m, "
-        "api_key_env: null, max_retries: 0, concurrency: 4}\n"
-    )
-    r = CliRunner().invoke(app, ["run", "-c", str(cfg_file), "-q"])
-    assert r.exit_code == 2, r.output
-    lines = [line for line in r.output.splitlines() if line.strip()]
-    assert len(lines) == 1 and "stopping: 10 of the last 10 LLM calls failed" in lines[0], r.output
-    assert "Traceback" not in r.output
 
 
 def test_requests_sharing_a_syllabus_go_out_together(tmp_path: Path, server: FakeOpenAIServer) -> None:

@@ -15,7 +15,9 @@ from glan.guard import err, guard, say
 app = typer.Typer(
     help="Generate instruction-tuning data almost from scratch (GLAN): taxonomy -> subjects "
     "-> syllabi -> questions -> answers -> clean. Every LLM response is cached in the run "
-    "directory, so a rerun or a resumed run repeats no finished call.",
+    "directory, so a rerun or a resumed run repeats no finished call. Exit codes: 0 complete, "
+    "1 incomplete (failed jobs recorded in RUN_DIR/failures/: run the same command to ask them "
+    "again), 2 usage or configuration error, or a run that could not proceed, 130 interrupted.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
@@ -53,7 +55,10 @@ def _run_steps(
     steps: tuple[str, ...],
     quiet: bool,
 ) -> dict[str, Any]:
+    from glan.errors import Incomplete
     from glan.pipeline import Pipeline
+    from glan.runner import incomplete
+    from glan.store import RunDir
 
     cfg = _config(config, sets, run_dir)
 
@@ -65,6 +70,9 @@ def _run_steps(
             await pipe.aclose()
 
     report = asyncio.run(go())
+    summary = incomplete(report, RunDir(cfg.run_dir).failures)
+    if summary is not None:  # exit 1, and no green "done"
+        raise Incomplete(summary)
     pairs = cfg.run_dir / "pairs.jsonl"
     if "answers" in steps and pairs.exists():
         err.print(f"[green]done:[/] {report.get('pairs', {}).get('records', 0)} pairs in {pairs}")

@@ -36,8 +36,17 @@ class TransientBackendError(BackendError):
         self.retry_after = retry_after
 
 
+class FatalBackendError(BackendError):
+    """An LLM call failed in a way no retry or later job will fix while nothing has worked yet:
+    connection refused, unknown host, 404, a page that is not the API. Stops the run at once."""
+
+
 class TooManyFailures(GlanError):
-    """Most recent LLM calls failed (wrong key or model, server down): the run stops early."""
+    """Most recent LLM calls failed (wrong key or model, server down): the run stops early.
+
+    Exit code 2, as for a usage error rather than 1 (Incomplete): the run could not proceed,
+    and running the same command unchanged would fail the same way; its cause (base_url,
+    model, key, a server that is down) must be fixed first."""
 
 
 class Deferred(GlanError):

@@ -104,10 +104,13 @@ class InstructionPair(Lineage):
 
 
 class Failure(BaseModel):
-    """A request that never produced a valid record: kept with its raw text, never dropped."""
+    """A request that never produced a valid record: kept with its raw text, never dropped.
+    `request_key` is the key of the job's first request; `attempt` the rerun attempt that
+    failed (0: asked on a first run), from which a rerun asks the next (glan.runner)."""
 
     stage: str
     input_id: str
     request_key: str | None = None
     error: str
     raw: str | None = None
+    attempt: int = 0

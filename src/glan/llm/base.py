@@ -22,11 +22,22 @@ class ChatRequest(BaseModel):
     seed: int | None = None
     response_schema: dict[str, Any] | None = None
     schema_name: str = "response"
+    attempt: int = Field(default=0, ge=0, description="a rerun's new ask of a failed job (not sent)")
 
     def key(self) -> str:
-        """sha256 of the canonical JSON of the request (sorted keys, no whitespace)."""
-        blob = orjson.dumps(self.model_dump(), option=orjson.OPT_SORT_KEYS)  # JSON-native fields
+        """sha256 of the canonical JSON of the request (sorted keys, no whitespace); attempt 0
+        is left out, so keys of first asks are those of runs made before attempts existed."""
+        data = self.model_dump(exclude={"attempt"} if self.attempt == 0 else None)
+        blob = orjson.dumps(data, option=orjson.OPT_SORT_KEYS)  # JSON-native fields
         return hashlib.sha256(blob).hexdigest()
+
+    def for_attempt(self, attempt: int) -> ChatRequest:
+        """This request asked anew (attempt > 0): another cache key and another seed, so that a
+        model with a fixed seed answers differently; the same attempt gives the same request."""
+        if attempt == 0:
+            return self
+        digest = hashlib.sha256(f"{self.seed}/{attempt}".encode()).hexdigest()
+        return self.model_copy(update={"attempt": attempt, "seed": int(digest[:8], 16) & 0x7FFFFFFF})
 
     def estimated_tokens(self) -> int:
         """Tokens this request may use, as rate limits count them: about four characters a

@@ -1,5 +1,5 @@
 """The one place LLM calls go through: cache lookup, then the backend with retries, token and
-cost accounting, and a breaker that stops a run when most calls fail."""
+cost accounting, and a breaker that stops a run when its first calls or most calls fail."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from glan.config import PriceConfig
-from glan.errors import BackendError, TooManyFailures, TransientBackendError
+from glan.errors import BackendError, FatalBackendError, TooManyFailures, TransientBackendError
 from glan.llm.base import Backend, ChatRequest, ChatResponse
 from glan.llm.cache import ResponseCache
 
@@ -29,13 +29,18 @@ class CallStats:
 
 
 class FailureBreaker:
-    """Raises TooManyFailures when `min_failures` calls failed and none ever succeeded, or
-    when more than `max_rate` of the last `window` calls failed."""
+    """Raises TooManyFailures, before any call succeeded, at a fatal error (wrong URL, host or
+    model) or when the first `first` calls all failed with the same error; later, when more
+    than `max_rate` of the last `window` calls failed (`min_failures` at least). A `max_rate`
+    of 1 never stops a run."""
 
-    def __init__(self, max_rate: float = 0.5, window: int = 50, min_failures: int = 10) -> None:
+    def __init__(
+        self, max_rate: float = 0.5, window: int = 50, min_failures: int = 10, first: int = 3
+    ) -> None:
         self.max_rate = max_rate
         self.window: deque[bool] = deque(maxlen=window)
         self.min_failures = min_failures
+        self.first = first
         self.succeeded = 0
         self.errors: Counter[str] = Counter()
         self.tripped: TooManyFailures | None = None  # once tripped, every later call stops at once
@@ -44,11 +49,15 @@ class FailureBreaker:
         self.succeeded += 1
         self.window.append(True)
 
-    def failure(self, error: str) -> None:
+    def failure(self, error: str, fatal: bool = False) -> None:
         self.window.append(False)
         self.errors[error] += 1
         if self.max_rate >= 1.0:
             return
+        if self.tripped is not None:  # a call that was in flight when the run stopped
+            raise self.tripped
+        if self.succeeded == 0 and (fatal or self.errors[error] == self.errors.total() >= self.first):
+            self._stop(error)
         failed = self.window.count(False)
         if failed < self.min_failures:
             return
@@ -61,6 +70,20 @@ class FailureBreaker:
                 "command to resume"
             )
             raise self.tripped
+
+    def stop_if_all_failed(self) -> None:
+        """Raise TooManyFailures when calls were made, none succeeded, and all failed with the
+        same error: a run with fewer jobs than `first` that cannot make progress either."""
+        if self.max_rate < 1.0 and not self.succeeded and len(self.errors) == 1:
+            self._stop(next(iter(self.errors)))
+
+    def _stop(self, error: str) -> None:
+        n = self.errors.total()
+        calls = "the first LLM call" if n == 1 else f"the first {n} LLM calls"
+        self.tripped = TooManyFailures(
+            f"stopping: {calls} failed: {error}; fix the cause and run the same command to resume"
+        )
+        raise self.tripped
 
 
 class LLMClient:
@@ -106,6 +129,10 @@ class LLMClient:
         self.cache.put(key, resp)
         return resp
 
+    def cached(self, request: ChatRequest) -> bool:
+        """Whether `request` has an answer in the cache (looked up, not counted as a request)."""
+        return self.cache.get(request.key()) is not None
+
     def _account(self, resp: ChatResponse) -> None:
         s = self.stats
         s.prompt_tokens += resp.prompt_tokens
@@ -132,7 +159,7 @@ class LLMClient:
                     delay = e.retry_after * random.uniform(1, 1.1)
                 await asyncio.sleep(min(self.max_backoff_s, delay))
             except BackendError as e:
-                self._failed(str(e))
+                self._failed(str(e), fatal=isinstance(e, FatalBackendError))
                 raise
             else:
                 self._account(resp)
@@ -140,9 +167,9 @@ class LLMClient:
                 return resp
         raise AssertionError("unreachable")
 
-    def _failed(self, error: str) -> None:
+    def _failed(self, error: str, fatal: bool = False) -> None:
         self.stats.errors += 1
-        self.breaker.failure(error)
+        self.breaker.failure(error, fatal)
 
     async def aclose(self) -> None:
         if self._backend is not None:

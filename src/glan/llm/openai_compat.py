@@ -4,6 +4,11 @@ over one shared aiohttp session: POST {base_url}/chat/completions.
 Several base URLs serving the same model share the load: each request goes to the endpoint
 with the fewest requests in flight among those not paused. Each endpoint has its own rate
 limiter (requests and tokens per minute, `Retry-After`, `x-ratelimit-*` headers).
+
+Until a first call has succeeded, errors that say the URL, host or model is wrong (connection
+refused, unknown host, 404, a page that is not JSON) are fatal once every endpoint gave one:
+no retries, the run stops with one line. Once an endpoint has answered they are a server
+dropping out for a while (retried; a 404 fails its job).
 """
 
 from __future__ import annotations
@@ -15,11 +20,12 @@ from collections.abc import Sequence
 import aiohttp
 import orjson
 
-from glan.errors import BackendError, ConfigError, TransientBackendError
+from glan.errors import BackendError, ConfigError, FatalBackendError, TransientBackendError
 from glan.llm.base import ChatRequest, ChatResponse
 from glan.llm.limits import RateLimiter, retry_after_s
 
 TRANSIENT_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
+WRONG_URL_STATUS = {404, 405}  # before any answer: base_url or model is wrong
 MAX_PAUSE_S = 600.0  # a Retry-After longer than this (a daily quota) is not waited out whole
 
 
@@ -34,6 +40,7 @@ class Endpoint:
         self.inflight = 0
         self.failures = 0
         self.requests = 0
+        self.wrong = False  # it failed as if base_url or model were wrong (see _wrong)
 
 
 class OpenAICompatBackend:
@@ -66,6 +73,7 @@ class OpenAICompatBackend:
         self._limit = concurrency
         self._session: aiohttp.ClientSession | None = None
         self._turn = 0
+        self.answered = False  # some call succeeded: from then on a refused connection is retried
 
     @property
     def url(self) -> str:
@@ -113,6 +121,7 @@ class OpenAICompatBackend:
         finally:
             ep.inflight -= 1
         ep.failures = 0
+        self.answered = True
         limiter.settle(estimate, resp.prompt_tokens + resp.completion_tokens)
         return resp
 
@@ -124,6 +133,10 @@ class OpenAICompatBackend:
                 raw = await r.read()
                 headers = r.headers
                 status = r.status
+                kind = r.content_type
+        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as e:  # nothing sent
+            message = f"cannot connect to {url}: {connect_error(e)}"
+            raise self._wrong(ep, message, TransientBackendError) from None
         except (
             TimeoutError,
             aiohttp.ClientConnectionError,
@@ -141,17 +154,46 @@ class OpenAICompatBackend:
                 raise TransientBackendError(f"HTTP {status} from {url}", retry_after_s(headers))
             if status in (401, 403):
                 raise ConfigError(f"HTTP {status} from {url}: check the API key")
-            detail = error_detail(raw, self._secret)
-            raise BackendError(f"HTTP {status} from {url}: {detail}")
+            message = f"HTTP {status} from {url}: {error_detail(raw, self._secret)}"
+            if status in WRONG_URL_STATUS:  # no such model or path
+                raise self._wrong(ep, message, BackendError)
+            raise BackendError(message)
         try:
             return ChatResponse.from_openai(orjson.loads(raw))
         except (ValueError, KeyError, IndexError, TypeError, AttributeError):
-            raise TransientBackendError(f"malformed response body from {url}") from None
+            if raw.lstrip().startswith(b"{") and kind != "text/html":  # a cut body: asked again
+                raise TransientBackendError(f"malformed response body from {url}") from None
+            start = error_detail(raw[:80], self._secret)
+            message = (
+                f"{url} answered {kind or 'a body'} that is not a chat completion ({start!r}); "
+                "base_url must be the API's (it usually ends in /v1)"
+            )
+            raise self._wrong(ep, message, TransientBackendError) from None  # or a proxy's page
+
+    def _wrong(self, ep: Endpoint, message: str, otherwise: type[BackendError]) -> BackendError:
+        """An error that says the URL or model is wrong: fatal (not retried) while no endpoint
+        has answered and each has failed so; else `otherwise` (another endpoint may answer,
+        or the server that answered before will again)."""
+        ep.wrong = True
+        if not self.answered and all(e.wrong for e in self.endpoints):
+            return FatalBackendError(message)
+        return otherwise(message)
 
     async def aclose(self) -> None:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+def connect_error(e: Exception) -> str:
+    """Why a connection could not be made, in a few words."""
+    if isinstance(e, aiohttp.ClientConnectorDNSError):
+        return f"unknown host {e.host!r}"
+    if isinstance(e, aiohttp.ClientConnectorError) and isinstance(e.os_error, ConnectionRefusedError):
+        return "connection refused (is the server running?)"
+    if isinstance(e, TimeoutError):
+        return "timed out"
+    return str(e)
 
 
 def error_detail(raw: bytes, secret: str | None) -> str:
