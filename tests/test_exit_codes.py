@@ -146,7 +146,7 @@ def test_failed_jobs_exit_1_without_done_and_a_rerun_completes(
     failures = tmp_path / "run" / "failures" / "subject_samples.jsonl"
     line = out.splitlines()[-1]  # after the step's own note on its failures
     assert code == 1 and "done" not in out and "Traceback" not in out
-    assert line == "error: " + (
+    assert line == (
         f"incomplete: subjects: 2 of 4 jobs failed (see {failures}); run the same command to ask them again"
     )
     assert len(failures.read_text().splitlines()) == 2

@@ -148,3 +148,24 @@ def test_generated_taxonomy_feeds_the_run(small_config: RunConfig) -> None:
     from glan.taxonomy import parse_taxonomy
 
     assert len(parse_taxonomy(text, "taxonomy.yaml").disciplines()) > 0
+
+
+class EmptyAnswers(FakeBackend):
+    """Every step answers well except the answers step, whose replies are all empty."""
+
+    async def chat(self, request):
+        resp = await super().chat(request)
+        return resp.model_copy(update={"text": ""}) if resp.text.startswith("Answer ") else resp
+
+
+def test_no_pairs_skips_clean_and_the_run_is_incomplete(small_config: RunConfig) -> None:
+    from glan.runner import incomplete
+    from glan.store import RunDir
+
+    small_config.post = {"decontam": {"enabled": False}}
+    report = run(small_config, EmptyAnswers())
+    assert report["pairs"]["records"] == 0 and report["pairs"]["failures"] > 0
+    assert "clean" not in report or "clean" not in report["clean"]  # not cleaned: nothing to clean
+    assert not (small_config.run_dir / "clean").exists()
+    summary = incomplete(report, RunDir(small_config.run_dir).failures)
+    assert summary is not None and summary.startswith("incomplete: answers: ")

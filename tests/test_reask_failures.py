@@ -134,7 +134,7 @@ def test_cli_exits_1_until_a_rerun_gets_valid_replies(
         codes.append(r.exit_code)
         outs.append(r.output.splitlines()[-1])
     assert codes == [1, 1] and all("Traceback" not in o for o in outs)
-    assert outs[0].startswith("error: incomplete: subjects: 2 of 2 jobs failed (see ")
+    assert outs[0].startswith("incomplete: subjects: 2 of 2 jobs failed (see ")
     assert outs[0].endswith("run the same command to ask them again")
     assert "2 on every attempt (max_rerun_attempts)" in outs[1]
     assert outs[1].endswith("raise max_rerun_attempts to ask them again")

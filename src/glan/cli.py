@@ -48,6 +48,17 @@ def _config(config: Path | None, sets: list[str] | None, run_dir: Path | None) -
     return cfg
 
 
+def _require_complete(cfg: Any, report: dict[str, Any]) -> None:
+    """Exit 1 (Incomplete), with no green "done", when a step left failed jobs or made nothing."""
+    from glan.errors import Incomplete
+    from glan.runner import incomplete
+    from glan.store import RunDir
+
+    summary = incomplete(report, RunDir(cfg.run_dir).failures)
+    if summary is not None:
+        raise Incomplete(summary)
+
+
 def _run_steps(
     config: Path | None,
     sets: list[str] | None,
@@ -55,10 +66,7 @@ def _run_steps(
     steps: tuple[str, ...],
     quiet: bool,
 ) -> dict[str, Any]:
-    from glan.errors import Incomplete
     from glan.pipeline import Pipeline
-    from glan.runner import incomplete
-    from glan.store import RunDir
 
     cfg = _config(config, sets, run_dir)
 
@@ -70,14 +78,12 @@ def _run_steps(
             await pipe.aclose()
 
     report = asyncio.run(go())
-    summary = incomplete(report, RunDir(cfg.run_dir).failures)
-    if summary is not None:  # exit 1, and no green "done"
-        raise Incomplete(summary)
+    _require_complete(cfg, report)
     pairs = cfg.run_dir / "pairs.jsonl"
     if "answers" in steps and pairs.exists():
-        err.print(f"[green]done:[/] {report.get('pairs', {}).get('records', 0)} pairs in {pairs}")
+        say(f"done: {report.get('pairs', {}).get('records', 0)} pairs in {pairs}", "green")
     if "kept" in report.get("clean", {}).get("clean", {}):
-        err.print(f"[green]clean:[/] {report['clean']['clean']['kept']} pairs in {cfg.run_dir / 'clean'}")
+        say(f"clean: {report['clean']['clean']['kept']} pairs in {cfg.run_dir / 'clean'}", "green")
     return report
 
 
@@ -145,8 +151,7 @@ def taxonomy(
             async def gen() -> Any:
                 pipe = Pipeline(cfg, console=err, show_progress=not quiet)
                 try:
-                    cfg.run_dir.mkdir(parents=True, exist_ok=True)
-                    return await pipe.generate_taxonomy()
+                    return await pipe.generate_taxonomy()  # holds the run dir's lock
                 finally:
                     await pipe.aclose()
 
@@ -232,7 +237,7 @@ def batch_submit(
 
     def go() -> None:
         cfg = _config(config, set_, run_dir)
-        asyncio.run(submit_step(cfg, step, err, poll_s=poll, max_rounds=rounds))
+        _require_complete(cfg, asyncio.run(submit_step(cfg, step, err, poll_s=poll, max_rounds=rounds)))
         say(f"done: {step}", "green")
 
     guard(go)

@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from glan.errors import GlanError
+from glan.errors import GlanError, Incomplete
 
 EXIT_OK = 0  # every step finished, nothing failed
 EXIT_INCOMPLETE = 1  # the run ended but some jobs failed or produced nothing (recorded; rerun)
@@ -37,9 +37,12 @@ def guard(fn: Callable[[], T]) -> T:
     """Run fn; a GlanError or OSError becomes one line on stderr and its exit code."""
     try:
         return fn()
+    except Incomplete as e:  # the run ended; its message starts with "incomplete:"
+        say(str(e), "yellow")
+        raise typer.Exit(e.exit_code) from None
     except GlanError as e:
         err.print(f"[red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
-        raise typer.Exit(getattr(e, "exit_code", EXIT_USAGE)) from None
+        raise typer.Exit(e.exit_code) from None
     except OSError as e:  # a path the user gave that cannot be read or written, a full disk
         where = f"{e.filename}: " if e.filename else ""
         err.print(f"[red]error:[/] {escape(where + (e.strerror or str(e)))}", highlight=False, soft_wrap=True)

@@ -347,7 +347,10 @@ class Pipeline:
     def step_clean(self, post_cfg: Any) -> None:
         from glan.post import clean_and_export
 
-        self.report["clean"] = clean_and_export(self.run.stage("pairs"), self.cfg.run_dir / "clean", post_cfg)
+        pairs = self.run.stage("pairs")
+        if self.report.get("pairs", {}).get("records") == 0:  # nothing to clean: the run is
+            return  # incomplete (exit 1 names the answers step), not a bad clean input (exit 2)
+        self.report["clean"] = clean_and_export(pairs, self.cfg.run_dir / "clean", post_cfg)
 
     def write_manifest(self) -> None:
         """Merge this invocation's report into manifest.json (no secrets: keys live in env).
