@@ -21,6 +21,7 @@ def test_needs_package():
 def test_skips_fail_in_ci(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, ci: str) -> None:
     monkeypatch.setenv("CI", ci)
     pytester.makeconftest("from tests.conftest import pytest_runtest_makereport  # noqa: F401\n")
+    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
     pytester.makepyfile(SKIPPING)
     result = pytester.runpytest_inprocess("-q", "-p", "no:cacheprovider")
     if ci:  # a fixture's skip is reported as an error of its setup, a test's as a failure
