@@ -13,52 +13,17 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from types import FrameType, TracebackType
+from types import FrameType
 from typing import Any, TypeVar
 
 import orjson
 from pydantic import BaseModel, ValidationError
 
+from glan.atomic import JsonlWriter as JsonlWriter  # re-exported: the run steps write with it
+from glan.atomic import write_atomic
 from glan.errors import ConfigError, first_error
 
 M = TypeVar("M", bound=BaseModel)
-
-
-class JsonlWriter:
-    """Appends records to `path.partial`; `commit()` fsyncs and renames it to `path`.
-
-    A run killed mid-stage leaves the finished file of the previous run untouched; the rerun
-    rebuilds the stage from the response cache.
-    """
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.tmp = path.with_name(path.name + ".partial")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._f = self.tmp.open("wb")
-        self.count = 0
-
-    def write(self, record: BaseModel) -> None:
-        self._f.write(orjson.dumps(record.model_dump(mode="json")) + b"\n")
-        self.count += 1
-
-    def commit(self) -> None:
-        self._f.flush()
-        os.fsync(self._f.fileno())
-        self._f.close()
-        os.replace(self.tmp, self.path)
-
-    def __enter__(self) -> JsonlWriter:
-        return self
-
-    def __exit__(
-        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if et is None:
-            self.commit()
-        else:  # the finished file of an earlier run stays; nothing half-written is left beside it
-            self._f.close()
-            self.tmp.unlink(missing_ok=True)
 
 
 def read_jsonl(path: Path, model: type[M]) -> Iterator[M]:
@@ -88,10 +53,8 @@ def count_lines(path: Path) -> int:
 
 
 def write_text_atomic(path: Path, text: str) -> None:
-    """Write `text` to a temporary name, then rename it into place."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    """Write `text` to a temporary name, fsync it, then rename it into place."""
+    write_atomic(path, text.encode())
 
 
 def write_json_atomic(path: Path, data: Any) -> None:

@@ -51,7 +51,7 @@ def test_bom_csv_gz_and_pass_through_values_that_json_lacks(tmp_path: Path):
     import decimal
     import gzip
 
-    from glan.post.io import JsonlWriter
+    from glan.atomic import JsonlWriter
 
     j = tmp_path / "bom.jsonl"
     j.write_bytes(b'\xef\xbb\xbf{"instruction": "a", "response": "b"}\n')

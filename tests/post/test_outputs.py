@@ -14,8 +14,8 @@ import typer
 from conftest import make_pairs, read_jsonl, snapshot, write_jsonl
 from typer.testing import CliRunner
 
+from glan.atomic import JsonlWriter
 from glan.post.config import PostConfig
-from glan.post.io import JsonlWriter
 from glan.post.outdir import OutputDir
 from glan.post.pipeline import clean, export
 

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator
 from itertools import islice
 from typing import Any, Protocol
 
-from glan.post.io import JsonlWriter
+from glan.atomic import JsonlWriter
 
 Record = dict[str, Any]
 _MAX_SHAPES = 10_000  # distinct instruction shapes remembered per step (bounds memory)

@@ -11,9 +11,9 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from glan.atomic import JsonlWriter
 from glan.errors import ConfigError
 from glan.post.config import ExportConfig
-from glan.post.io import JsonlWriter
 
 Record = dict[str, Any]
 META = ("id", "field", "sub_field", "discipline", "subject", "level", "difficulty")

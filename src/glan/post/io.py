@@ -1,4 +1,4 @@
-"""Streaming readers and an atomic writer for pair files; every way a user's file can be
+"""Streaming readers for pair files; every way a user's file can be
 unreadable (missing, a folder, not UTF-8, a broken gzip or Parquet, a bad line) becomes one
 ConfigError naming the file and, where there is one, the line."""
 
@@ -7,7 +7,6 @@ from __future__ import annotations
 import csv
 import gzip
 import io
-import os
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -145,64 +144,3 @@ def check_pairs(path: Path, fields: FieldMap | None = None) -> None:
             raise ConfigError(f"{path}: no pairs in the file (it is empty)")
     finally:
         rows.close()
-
-
-def _dumps(rec: dict[str, Any]) -> bytes:
-    # default=str: a Parquet input may carry decimals, bytes or dates in pass-through columns
-    return orjson.dumps(rec, default=str, option=orjson.OPT_SERIALIZE_NUMPY)
-
-
-def fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write `data` to a temporary sibling, fsync it and rename it over `path`."""
-    tmp = path.with_name(path.name + ".partial")
-    try:
-        with tmp.open("wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-class JsonlWriter:
-    """One JSON object per line, written to `path.partial`; on a clean exit the file is fsynced
-    and renamed to `path`, on an error removed: a reader never sees half a file. Keys that
-    start with `_` (step caches) are not written."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.tmp = path.with_name(path.name + ".partial")
-        self._fh = self.tmp.open("wb")
-        self.count = 0
-
-    def write(self, rec: dict[str, Any]) -> None:
-        self._fh.write(_dumps({k: v for k, v in rec.items() if not k.startswith("_")}) + b"\n")
-        self.count += 1
-
-    def commit(self) -> None:
-        self._fh.flush()
-        os.fsync(self._fh.fileno())
-        self._fh.close()
-        os.replace(self.tmp, self.path)
-
-    def abort(self) -> None:
-        self._fh.close()
-        self.tmp.unlink(missing_ok=True)
-
-    def __enter__(self) -> JsonlWriter:
-        return self
-
-    def __exit__(self, et: type[BaseException] | None, *exc: object) -> None:
-        if et is None:
-            self.commit()
-        else:
-            self.abort()

@@ -16,8 +16,8 @@ from types import TracebackType
 
 import orjson
 
+from glan.atomic import fsync_file
 from glan.errors import ConfigError
-from glan.post.io import fsync_file
 
 REPORT = "report.json"
 _STAGING = ".glan-staging-"

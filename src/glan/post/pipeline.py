@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from glan.atomic import JsonlWriter, write_atomic
 from glan.errors import ConfigError
 from glan.guard import say
 from glan.post import card
@@ -24,7 +25,7 @@ from glan.post.decontam import Decontaminate, DecontamIndex
 from glan.post.dedup import ExactDedup, NearDedup
 from glan.post.export import FormatWriter, finish_hf, hf_available
 from glan.post.filters import QualityFilter
-from glan.post.io import JsonlWriter, check_pairs, read_pairs, write_atomic
+from glan.post.io import check_pairs, read_pairs
 from glan.post.outdir import REPORT, OutputDir, check_output
 from glan.post.review import unusual_removals, warn
 from glan.post.split import held_out_ids, splitter
