@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 
 def lineage_id(*parts: object) -> str:
@@ -85,22 +85,62 @@ class Question(Lineage):
     sampling: dict[str, Any]
 
 
-class InstructionPair(Lineage):
-    """The product: one instruction-response pair with its full lineage."""
+class Turn(BaseModel):
+    """One turn of a conversation."""
 
-    question_id: str
+    model_config = ConfigDict(extra="forbid")
+
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+class InstructionPair(Record):
+    """The product: one instruction-response pair, or a conversation, with its lineage.
+
+    Every method fills the generic part: `instruction` / `response` (for a conversation, its
+    last user and assistant turns), `method`, `recipe`, `steps` (the steps that made it, in
+    order) and, for a conversation of several turns, `messages`. The rest is GLAN's own
+    lineage, optional because other methods have none (a Self-Instruct pair has no syllabus).
+    Fields keep their order of old (new ones last), so files stay comparable line by line.
+    """
+
+    field: str | None = None
+    sub_field: str | None = None
+    discipline: str | None = None
+    question_id: str | None = None
     instruction: str
     response: str
     finish_reason: str | None = None
-    subject: str
-    level: str
-    difficulty: Difficulty
-    sessions: list[int]
-    concepts: list[str]
-    question_model: str
-    question_sampling: dict[str, Any]
-    answer_model: str
-    answer_sampling: dict[str, Any]
+    subject: str | None = None
+    level: str | None = None
+    difficulty: Difficulty | None = None
+    sessions: list[int] | None = None
+    concepts: list[str] | None = None
+    question_model: str | None = None
+    question_sampling: dict[str, Any] | None = None
+    answer_model: str | None = None
+    answer_sampling: dict[str, Any] | None = None
+    method: str | None = None
+    recipe: str | None = None
+    steps: list[str] = Field(default_factory=list)
+    messages: list[Turn] | None = None
+
+    @model_serializer(mode="wrap")
+    def _without_unset_lineage(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # a GLAN pair has all of these (its lines stay as they were); another method's pair,
+        # or a single-turn pair's `messages`, leaves them out instead of writing nulls
+        data: dict[str, Any] = handler(self)
+        for key in _LEFT_OUT_WHEN_NONE:
+            if data.get(key, 0) is None:
+                del data[key]
+        return data
+
+
+_LEFT_OUT_WHEN_NONE = [
+    k
+    for k in InstructionPair.model_fields
+    if k not in ("id", "instruction", "response", "finish_reason", "method", "recipe", "steps")
+]
 
 
 class Failure(BaseModel):

@@ -28,9 +28,18 @@ class Stats:
         self.difficulty: Counter[str] = Counter()
         self.models: Counter[tuple[str, str]] = Counter()
         self.settings: Counter[tuple[str, str]] = Counter()
+        self.methods: Counter[str] = Counter()
+        self.turns: Counter[int] = Counter()  # user turns per record (1: a single pair)
+        self.missing: Counter[str] = Counter()  # records without a subject / discipline
 
     def add(self, rec: Record, split: str) -> None:
         self.splits[split] += 1
+        self.methods[str(rec.get("method") or "(unknown)")] += 1
+        turns = rec.get("messages") or ()
+        self.turns[sum(t["role"] == "user" for t in turns) or 1] += 1
+        for key in ("subject", "discipline"):
+            if not rec.get(key):
+                self.missing[key] += 1
         field = str(rec.get("field") or "(none)")
         self.fields[field] += 1
         self.disciplines[(field, str(rec.get("discipline") or "(none)"))] += 1
@@ -53,7 +62,13 @@ class Stats:
             "disciplines": {f"{f} / {d}": n for (f, d), n in sorted(self.disciplines.items())},
             "difficulty": dict(self.difficulty),
             "models": {f"{r}: {m}": n for (r, m), n in self.models.items()},
+            "methods": dict(self.methods),
+            "user_turns": {str(k): n for k, n in sorted(self.turns.items())},
         }
+
+    def has(self, key: str) -> bool:
+        """Whether some record has `key` (subject, discipline)."""
+        return self.missing[key] < sum(self.splits.values())
 
 
 # what can start Markdown inline structure: code, emphasis, strike-through, links and images
@@ -125,15 +140,24 @@ def render(
             ],
         ),
         "",
-        "## Pairs per field",
-        _table(("field", "pairs"), stats.fields.most_common()),
-        "",
-        "## Pairs per discipline",
-        _table(
-            ("field", "discipline", "pairs"), [(f, d, n) for (f, d), n in sorted(stats.disciplines.items())]
-        ),
-        "",
     ]
+    if set(stats.methods) != {"(unknown)"}:
+        out += ["## Pairs per method", _table(("method", "pairs"), stats.methods.most_common()), ""]
+    if set(stats.turns) != {1}:
+        rows = [("1 (a single pair)" if k == 1 else k, n) for k, n in sorted(stats.turns.items())]
+        out += ["## Conversations", _table(("user turns", "pairs"), rows), ""]
+    if stats.has("discipline"):  # a taxonomy's counts (GLAN); other methods have none
+        out += [
+            "## Pairs per field",
+            _table(("field", "pairs"), stats.fields.most_common()),
+            "",
+            "## Pairs per discipline",
+            _table(
+                ("field", "discipline", "pairs"),
+                [(f, d, n) for (f, d), n in sorted(stats.disciplines.items())],
+            ),
+            "",
+        ]
     if stats.difficulty:
         out += ["## Difficulty", _table(("difficulty", "pairs"), stats.difficulty.most_common()), ""]
     removed = clean.get("removed", {})

@@ -51,6 +51,9 @@ class FieldMap(_Model):
     input: str = Field(default="input", min_length=1, description="Alpaca-style extra input")
     id: str = Field(default="id", min_length=1)
     finish_reason: str = Field(default="finish_reason", min_length=1)
+    messages: str = Field(
+        default="messages", min_length=1, description="a conversation: a list of {role, content} turns"
+    )
 
 
 class FilterConfig(_Model):

@@ -58,11 +58,11 @@ class DecontamIndex:
         self.short_anchor, self.short_full, self.short_k, self.short_item = e64, e64, ei, ei
         self.bitmap = np.zeros(1 << _BITS, dtype=bool)
         self.size = 0
-        if not texts:
+        self.skipped_short = 0
+        if not texts:  # decontamination with no benchmark (builtin: [] and no files)
             return
         owners = np.asarray(owner, dtype=np.int64)
         parts: list[tuple[np.ndarray, ...]] = []
-        self.skipped_short = 0
         for c in range(0, len(texts), 2048):  # chunks keep the byte-level arrays small
             parts.append(self._chunk(texts[c : c + 2048], owners[c : c + 2048], min_item_tokens))
         lw, lo, sa, sf, sk, so = (np.concatenate(x) for x in zip(*parts, strict=True))
@@ -143,7 +143,8 @@ class DecontamIndex:
 
 
 class Decontaminate:
-    """Drops pairs whose instruction or response contains a benchmark test item."""
+    """Drops pairs whose instruction or response (any turn of a conversation) contains a
+    benchmark test item."""
 
     name = "decontam"
 
@@ -153,6 +154,10 @@ class Decontaminate:
         self.index = index if index is not None else DecontamIndex.from_config(cfg)
 
     def _texts(self, rec: Record) -> list[str]:
+        turns = rec.get("messages")
+        if turns:  # a conversation: every user turn is its instruction, every reply its response
+            role = {"instruction": "user", "response": "assistant"}
+            return ["\n\n".join(t["content"] for t in turns if t["role"] == role[f]) for f in self.cfg.check]
         return [prompt_text(rec) if f == "instruction" else rec["response"] for f in self.cfg.check]
 
     def run(self, records: Iterable[Record], removed: Removed) -> Iterator[Record]:

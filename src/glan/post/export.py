@@ -29,23 +29,53 @@ def _user(rec: Record) -> str:
     return f"{rec['instruction']}\n\n{extra}" if extra else rec["instruction"]
 
 
+def _turns(rec: Record, system: str | None) -> list[dict[str, str]]:
+    """The whole conversation: a record's own `messages`, else its instruction and response.
+    The export's system prompt opens a conversation that has no system turn of its own."""
+    turns = rec.get("messages") or [
+        {"role": "user", "content": _user(rec)},
+        {"role": "assistant", "content": rec["response"]},
+    ]
+    if system and turns[0]["role"] != "system":
+        turns = [{"role": "system", "content": system}, *turns]
+    return turns
+
+
 def to_messages(rec: Record, system: str | None = None) -> dict[str, Any]:
-    """OpenAI / ChatML: {"messages": [{"role", "content"}, ...]}."""
-    msgs = [{"role": "system", "content": system}] if system else []
-    msgs += [{"role": "user", "content": _user(rec)}, {"role": "assistant", "content": rec["response"]}]
-    return {"messages": msgs}
+    """OpenAI / ChatML: {"messages": [{"role", "content"}, ...]}, every turn of a conversation."""
+    return {"messages": [{"role": t["role"], "content": t["content"]} for t in _turns(rec, system)]}
+
+
+_SHAREGPT_ROLE = {"system": "system", "user": "human", "assistant": "gpt"}
 
 
 def to_sharegpt(rec: Record, system: str | None = None) -> dict[str, Any]:
     """ShareGPT: {"conversations": [{"from": "human" | "gpt" | "system", "value"}, ...]}."""
-    conv = [{"from": "system", "value": system}] if system else []
-    conv += [{"from": "human", "value": _user(rec)}, {"from": "gpt", "value": rec["response"]}]
+    conv = [{"from": _SHAREGPT_ROLE[t["role"]], "value": t["content"]} for t in _turns(rec, system)]
     return {"conversations": conv}
 
 
 def to_alpaca(rec: Record, system: str | None = None) -> dict[str, Any]:
-    """Alpaca: {"instruction", "input", "output"} (plus "system" when one is set)."""
+    """Alpaca: {"instruction", "input", "output"} (plus "system" when one is set).
+
+    A conversation follows LLaMA-Factory's Alpaca convention: its last user turn is the
+    instruction, its last assistant turn the output, the exchanges before them "history"
+    ([[user, assistant], ...]) and its own system turn "system"."""
     out = {"instruction": rec["instruction"], "input": rec.get("input") or "", "output": rec["response"]}
+    turns = rec.get("messages")
+    if turns:
+        own = turns[0]["content"] if turns[0]["role"] == "system" else None
+        system = own or system
+        history, user = [], None
+        for t in turns[:-1]:  # the last turn is the output
+            if t["role"] == "user":
+                user = t["content"]
+            elif t["role"] == "assistant" and user is not None:
+                history.append([user, t["content"]])
+                user = None
+        out["input"] = ""
+        if history:
+            out["history"] = history
     if system:
         out["system"] = system
     return out
@@ -65,9 +95,9 @@ def schema(fmt: str, cfg: ExportConfig) -> pa.Schema:
     elif fmt == "sharegpt":
         cols = [("conversations", pa.list_(pa.struct([("from", _S), ("value", _S)])))]
     else:
-        cols = [("instruction", _S), ("input", _S), ("output", _S)]
-        if cfg.system_prompt:
-            cols.append(("system", _S))
+        # "system" and "history" (earlier exchanges of a conversation) are null where absent
+        cols = [("instruction", _S), ("input", _S), ("output", _S), ("system", _S)]
+        cols.append(("history", pa.list_(pa.list_(_S))))
     if cfg.include_metadata:
         cols += [(k, _S) for k in META]
     return pa.schema(cols)

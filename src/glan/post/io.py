@@ -109,26 +109,58 @@ def _text(row: dict[str, Any], key: str, path: Path, n: int, flag: str) -> str:
     return value
 
 
-def read_pairs(path: Path, fields: FieldMap | None = None) -> Iterator[dict[str, Any]]:
-    """Pair records with canonical keys (id, instruction, input, response, finish_reason).
+_ROLES = ("system", "user", "assistant")
 
-    Other keys of the row (field, discipline, subject, ...) pass through unchanged. A row
-    without an id gets one derived from the file name and row number.
+
+def _turns(value: Any, key: str, path: Path, n: int) -> list[dict[str, str]]:
+    """A conversation as [{role, content}, ...]: it must end with an assistant turn that
+    answers a user turn (the exchange that filters, dedup and decontamination look at)."""
+    where = f"{path}:{n}: field '{key}'"
+    if not isinstance(value, list) or not value:
+        raise ConfigError(f"{where} must be a non-empty list of {{role, content}} turns")
+    turns = []
+    for i, t in enumerate(value):
+        role = t.get("role") if isinstance(t, dict) else None
+        content = t.get("content") if isinstance(t, dict) else None
+        if role not in _ROLES or not isinstance(content, str):
+            got = f"role {role!r}" if role not in _ROLES else f"content of type {type(content).__name__}"
+            raise ConfigError(
+                f"{where}, turn {i + 1}: expected {{role: system|user|assistant, content: text}}, got {got}"
+            )
+        turns.append({"role": role, "content": content})
+    if turns[-1]["role"] != "assistant" or not any(t["role"] == "user" for t in turns):
+        raise ConfigError(f"{where}: a conversation must end with an assistant turn after a user turn")
+    return turns
+
+
+def read_pairs(path: Path, fields: FieldMap | None = None) -> Iterator[dict[str, Any]]:
+    """Pair records with canonical keys (id, instruction, input, response, finish_reason, and
+    messages for a conversation).
+
+    Other keys of the row (method, field, discipline, subject, ...) pass through unchanged. A
+    row without an id gets one derived from the file name and row number. A row with
+    `messages` (a list of {role, content} turns) is a conversation: its instruction and
+    response are its last user and assistant turns.
     """
     fm = fields or FieldMap()
     path = Path(path)
     rename = {fm.id: "id", fm.instruction: "instruction", fm.response: "response"}
-    rename |= {fm.input: "input", fm.finish_reason: "finish_reason"}
+    rename |= {fm.input: "input", fm.finish_reason: "finish_reason", fm.messages: "messages"}
     for n, row in iter_rows(path):
         rec: dict[str, Any] = {"id": None}
         rec.update((k, v) for k, v in row.items() if k not in rename)
         rid = row.get(fm.id)
         rec["id"] = str(rid) if rid is not None else lineage_id(path.name, n)
-        rec["instruction"] = _text(row, fm.instruction, path, n, "--instruction-field")
-        rec["response"] = _text(row, fm.response, path, n, "--response-field")
-        extra = row.get(fm.input)
-        if extra:
-            rec["input"] = _text(row, fm.input, path, n, "--input-field")
+        if row.get(fm.messages) is not None:
+            turns = rec["messages"] = _turns(row[fm.messages], fm.messages, path, n)
+            rec["instruction"] = next(t["content"] for t in reversed(turns) if t["role"] == "user")
+            rec["response"] = turns[-1]["content"]
+        else:
+            rec["instruction"] = _text(row, fm.instruction, path, n, "--instruction-field")
+            rec["response"] = _text(row, fm.response, path, n, "--response-field")
+            extra = row.get(fm.input)
+            if extra:
+                rec["input"] = _text(row, fm.input, path, n, "--input-field")
         fr = row.get(fm.finish_reason)
         if fr is not None:
             rec["finish_reason"] = fr

@@ -28,7 +28,7 @@ from glan.post.filters import QualityFilter
 from glan.post.io import check_pairs, read_pairs
 from glan.post.outdir import REPORT, OutputDir, check_output
 from glan.post.review import unusual_removals, warn
-from glan.post.split import held_out_ids, splitter
+from glan.post.split import fallback_note, held_out_ids, splitter
 
 CLEAN_FILE, REMOVED_FILE, REPORT_FILE, CARD_FILE = "clean.jsonl", "removed.jsonl", REPORT, "README.md"
 
@@ -177,6 +177,9 @@ def _export_into(
     finally:
         for w in writers.values():
             w.close(ok)
+    note = fallback_note(cfg.split, sum(stats.splits.values()), stats.missing)
+    if note:
+        say(note)
     files: dict[str, dict[str, dict[str, str]]] = {}
     for (f, s), w in writers.items():
         files.setdefault(f, {})[s] = {k: str(p.relative_to(stage)) for k, p in w.paths.items()}

@@ -50,3 +50,19 @@ def splitter(cfg: SplitConfig, test_ids: set[str] | None = None) -> Callable[[Re
         ids = test_ids or set()
         return lambda rec: "test" if rec["id"] in ids else "train"
     return lambda rec: "test" if unit_hash(cfg.seed, rec["id"]) < cfg.test_share else "train"
+
+
+def fallback_note(cfg: SplitConfig, total: int, missing: dict[str, int]) -> str | None:
+    """One line when the split groups by a field some pairs lack (pairs of methods other than
+    GLAN have no subject or discipline): how those pairs were split instead."""
+    if cfg.mode == "subject":
+        key, how = "subject", f"held out pair by pair (test share {cfg.test_share:g})"
+    elif cfg.mode == "discipline" and cfg.test_per_discipline:
+        key, how = "discipline", f"held out as one group ({cfg.test_per_discipline} test pairs in all)"
+    else:  # a share per discipline is drawn pair by pair: no field needed
+        return None
+    n = missing.get(key, 0)
+    if not n:
+        return None
+    who = "no pair has a" if n == total else f"{n:,} of {total:,} pairs have no"
+    return f"split by {cfg.mode}: {who} {key}; those were {how}"
