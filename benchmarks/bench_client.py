@@ -180,8 +180,8 @@ async def glan_path(url: str, n: int, concurrency: int) -> None:
         stage = AnswerStage(AnswersConfig(), MODEL, 0)
         try:
             with (
-                JsonlWriter(run / "pairs.jsonl") as out,
-                JsonlWriter(run / "failures" / "pairs.jsonl") as failures,
+                JsonlWriter(run / "answers.jsonl") as out,
+                JsonlWriter(run / "failures" / "answers.jsonl") as failures,
             ):
                 result = await run_stage(
                     stage, questions(), client, out.write, failures.write, concurrency=concurrency
@@ -189,7 +189,7 @@ async def glan_path(url: str, n: int, concurrency: int) -> None:
         finally:
             await client.aclose()
             cache.close()
-        written = sum(1 for _ in (run / "pairs.jsonl").open("rb"))
+        written = sum(1 for _ in (run / "answers.jsonl").open("rb"))
         assert result.records == written == n, (result, written, n)
         assert result.failures == 0 and failures.count == 0, result
         assert client.stats.calls == n and client.stats.cache_hits == 0, client.stats

@@ -35,7 +35,7 @@ def main() -> None:
         model_s = sum(s.get("model_ms", 0) for s in steps.values()) / 1000
         calls = sum(s.get("calls", 0) for s in steps.values())
         tokens = sum(s.get("completion_tokens", 0) for s in steps.values())
-        pairs = steps.get("pairs", {}).get("records", 0)
+        pairs = steps.get("answers", {}).get("records", 0)
         rerun = glan(args.config, run_dir)
         again = json.loads((run_dir / "manifest.json").read_text())["steps"]
         rerun_calls = sum(s.get("calls", 0) for s in again.values())

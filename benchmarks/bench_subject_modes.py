@@ -38,7 +38,7 @@ async def run(mode: str, model: str, samples: int, run_dir: Path) -> dict[str, f
     pipe = Pipeline(cfg, show_progress=False)
     t0 = time.perf_counter()
     try:
-        report = await pipe.run_steps(("taxonomy", "subjects"))
+        report = await pipe.run_steps(("disciplines", "subjects"))
     finally:
         await pipe.aclose()
     subjects = list(read_jsonl(run_dir / "subjects.jsonl", Subject))

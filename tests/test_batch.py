@@ -29,7 +29,7 @@ from tests.test_run_faults import run
 
 KEY_ENV = "GLAN_BATCH_TEST_KEY"
 SECRET = "sk-glan-batch-" + secrets.token_hex(12)
-UPSTREAM = ("taxonomy", "subjects", "syllabi", "questions")
+UPSTREAM = ("disciplines", "subjects", "syllabi", "questions")
 
 
 @pytest.fixture
@@ -72,7 +72,7 @@ def test_export_process_import_then_the_step_runs_from_the_cache(
     run(cfg, UPSTREAM)
     n = len(list(read_jsonl(cfg.run_dir / "questions.jsonl", Question)))
     files = asyncio.run(export_step(cfg, "answers"))
-    assert len(files) == 1 and not (cfg.run_dir / "pairs.jsonl").exists()
+    assert len(files) == 1 and not (cfg.run_dir / "answers.jsonl").exists()
     requests = lines(files[0])
     assert len(requests) == n
     for r in requests:  # the OpenAI Batch API request format, which `vllm run-batch` reads too
@@ -95,12 +95,12 @@ def test_export_process_import_then_the_step_runs_from_the_cache(
     assert asyncio.run(export_step(cfg, "answers")) == []  # nothing left: the step is written
     before = server.count
     report = run(cfg, ("answers",))
-    assert server.count == before and report["pairs"]["cache_hits"] == n  # no live call
-    batch_pairs = (cfg.run_dir / "pairs.jsonl").read_bytes()
+    assert server.count == before and report["answers"]["cache_hits"] == n  # no live call
+    batch_pairs = (cfg.run_dir / "answers.jsonl").read_bytes()
     # the same as a run that made every call live
     live = config(tmp_path, server.base_url, "live")
     run(live, (*UPSTREAM, "answers"))
-    assert (live.run_dir / "pairs.jsonl").read_bytes() == batch_pairs
+    assert (live.run_dir / "answers.jsonl").read_bytes() == batch_pairs
     # the import's tokens and cost, at the batch price, are in the manifest
     usage = orjson.loads((cfg.run_dir / "manifest.json").read_bytes())["usage"]["batch"]["fake"]
     assert usage["calls"] == n and usage["prompt_tokens"] > 0
@@ -112,7 +112,7 @@ def test_a_reply_that_fails_validation_is_re_asked_in_the_next_file(
     tmp_path: Path, server: FakeBatchServer
 ) -> None:
     cfg = config(tmp_path, server.base_url)
-    run(cfg, ("taxonomy", "subjects", "syllabi"))
+    run(cfg, ("disciplines", "subjects", "syllabi"))
     files = asyncio.run(export_step(cfg, "questions"))
     results = tmp_path / "results.jsonl"
     process_batch_file(files[0], results, server.base_url, SECRET)
@@ -154,12 +154,12 @@ def test_submit_polls_imports_and_resumes_without_paying_twice(
 
     monkeypatch.setattr(bs, "wait", quick)
     report = asyncio.run(submit_step(cfg, "answers", console, poll_s=0.01))
-    assert report["pairs"]["records"] == n and report["pairs"]["calls"] == 0
+    assert report["answers"]["records"] == n and report["answers"]["calls"] == 0
     assert len(server.batches) == 2  # the first one waited for, not submitted again; then the 2 failed
     assert server.count == n  # every answer paid once
     state = orjson.loads((cfg.run_dir / "batches" / "state.json").read_bytes())
     assert [b["answered"] for b in state["batches"]] == [n - 2, 2]
-    pairs = list(read_jsonl(cfg.run_dir / "pairs.jsonl", InstructionPair))
+    pairs = list(read_jsonl(cfg.run_dir / "answers.jsonl", InstructionPair))
     assert len(pairs) == n
     for f in (cfg.run_dir).rglob("*"):
         if f.is_file() and f.suffix in (".json", ".jsonl", ".txt"):
@@ -221,7 +221,7 @@ def test_batch_round_trip_through_the_real_model(tmp_path: Path) -> None:
         asyncio.run(llama.aclose())
     assert import_files(cfg, [results]).imported == n
     report = run(cfg, ("answers",))
-    assert report["pairs"]["cache_hits"] == n and report["pairs"]["calls"] == 0
-    pairs = list(read_jsonl(cfg.run_dir / "pairs.jsonl", InstructionPair))
+    assert report["answers"]["cache_hits"] == n and report["answers"]["calls"] == 0
+    pairs = list(read_jsonl(cfg.run_dir / "answers.jsonl", InstructionPair))
     assert len(pairs) == n and all(p.response.strip() for p in pairs)
     assert all(p.answer_model == "qwen2.5-coder-0.5b" for p in pairs)

@@ -73,7 +73,7 @@ def test_usage_is_stored_with_each_response(tmp_path: Path) -> None:
     price = PriceConfig(input=1.0, output=2.0, batch=0.5)
     cache = ResponseCache(tmp_path / "c.sqlite")
     cache.put("loose", resp(0))  # stored outside any stage: not charged to one
-    token = SPEND.set(Spend("pairs", "gpt-x", lambda m: price if m == "gpt-x" else None))
+    token = SPEND.set(Spend("answers", "gpt-x", lambda m: price if m == "gpt-x" else None))
     try:
         cache.put("k1", resp(1))
         cache.put("k2", resp(2))
@@ -90,7 +90,7 @@ def test_usage_is_stored_with_each_response(tmp_path: Path) -> None:
     cache.close()
     usage = usage_of(tmp_path / "c.sqlite")  # what a new process reads back
     assert usage == {
-        "pairs": {"gpt-x": {"calls": 2, "prompt_tokens": 6, "completion_tokens": 10, "cost_usd": 2.6e-05}},
+        "answers": {"gpt-x": {"calls": 2, "prompt_tokens": 6, "completion_tokens": 10, "cost_usd": 2.6e-05}},
         "batch": {
             "served-name": {"calls": 1, "prompt_tokens": 100, "completion_tokens": 10, "cost_usd": 6e-05}
         },

@@ -22,13 +22,13 @@ def test_before_anything_runs(small_config: RunConfig) -> None:
     cfg = small_config
     cfg.prices = {cfg.llm.model: PriceConfig(input=1.0, output=2.0)}
     rows = by_stage(cfg)
-    assert list(rows) == ["subject_drafts", "subject_samples", "syllabi", "questions", "pairs"]
+    assert list(rows) == ["subject_drafts", "subject_samples", "syllabi", "questions", "answers"]
     drafts = rows["subject_drafts"]
     assert drafts.calls == 2 * 2 and drafts.counted == "exact" and drafts.cached == 0
     assert rows["syllabi"].counted == "assumed" and rows["syllabi"].calls == 2 * 2 * 12
-    assert rows["questions"].calls == rows["pairs"].calls == 4 * rows["syllabi"].calls
+    assert rows["questions"].calls == rows["answers"].calls == 4 * rows["syllabi"].calls
     # the question prompt carries a whole syllabus: far longer than an answer's prompt
-    assert rows["questions"].prompt_per_call > 3 * rows["pairs"].prompt_per_call
+    assert rows["questions"].prompt_per_call > 3 * rows["answers"].prompt_per_call
     for r in rows.values():
         assert r.reply_per_call <= r.max_tokens and r.basis == "prompt+typical"
         expected = r.to_send * (r.prompt_per_call * 1.0 + r.reply_per_call * 2.0) / 1e6
@@ -39,17 +39,17 @@ def test_before_anything_runs(small_config: RunConfig) -> None:
 def test_exact_counts_and_measured_tokens_after_a_pilot(small_config: RunConfig) -> None:
     cfg = small_config
     fake = FakeBackend()
-    run(cfg, fake, ("taxonomy", "subjects", "syllabi", "questions"))
+    run(cfg, fake, ("disciplines", "subjects", "syllabi", "questions"))
     rows = by_stage(cfg)
     questions = sum(1 for _ in (cfg.run_dir / "questions.jsonl").open())
-    answers = rows["pairs"]
+    answers = rows["answers"]
     assert answers.counted == "exact" and answers.calls == questions and answers.cached == 0
     for stage in ("subject_drafts", "subject_samples", "syllabi", "questions"):
         assert rows[stage].to_send == 0 and rows[stage].basis == "measured", stage
     calls_before = len(fake.calls)
     run(cfg, fake, ("answers",))
     assert len(fake.calls) - calls_before == answers.to_send  # the prediction was right
-    after = by_stage(cfg)["pairs"]
+    after = by_stage(cfg)["answers"]
     assert after.to_send == 0 and after.basis == "measured" and after.prompt_per_call == 10
 
 
@@ -69,7 +69,7 @@ def test_the_endpoints_example_estimates(tmp_path: Path) -> None:
     r = CliRunner().invoke(app, ["estimate", "-c", str(example), "--json", "--run-dir", str(tmp_path / "r")])
     assert r.exit_code == 0, r.output
     rows = {row["stage"]: row for row in json.loads(r.stdout)}
-    assert rows["pairs"]["model"] == "gpt-4o-mini" and rows["pairs"]["cost_usd"] > 0
+    assert rows["answers"]["model"] == "gpt-4o-mini" and rows["answers"]["cost_usd"] > 0
     assert rows["questions"]["calls"] == 100 * rows["syllabi"]["calls"]
 
 
@@ -83,7 +83,7 @@ def test_a_discipline_added_after_a_run_is_estimated(small_config: RunConfig) ->
     rows = by_stage(more)
     assert rows["subject_drafts"].to_send == 2 and rows["subject_drafts"].counted == "exact"
     assert rows["subject_samples"].to_send == 2  # one conversion per new draft
-    for stage in ("syllabi", "questions", "pairs"):  # the old disciplines' calls are cached
+    for stage in ("syllabi", "questions", "answers"):  # the old disciplines' calls are cached
         assert rows[stage].to_send > 0 and rows[stage].counted == "assumed", stage
     assert rows["questions"].cached == syllabi * 4
     fake = FakeBackend()

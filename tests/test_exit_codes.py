@@ -16,6 +16,7 @@ from glan.cli import app
 from glan.errors import FatalBackendError, TransientBackendError
 from glan.llm.base import ChatRequest
 from glan.llm.openai_compat import OpenAICompatBackend
+from glan.recipes.glan import GLAN
 from glan.runner import incomplete
 from glan.store import RunDir
 from tests.http_fakes import FakeOpenAIServer
@@ -150,7 +151,7 @@ def test_failed_jobs_exit_1_without_done_and_a_rerun_completes(
         f"incomplete: subjects: 2 of 4 jobs failed (see {failures}); run the same command to ask them again"
     )
     assert len(failures.read_text().splitlines()) == 2
-    assert (tmp_path / "run" / "pairs.jsonl").stat().st_size > 0  # what could be made was made
+    assert (tmp_path / "run" / "answers.jsonl").stat().st_size > 0  # what could be made was made
     code, out = glan_run(tmp_path, server.base_url, samples=4, concurrency=1, max_retries=0)
     assert code == 0 and "done:" in out and "incomplete" not in out
     assert failures.read_text() == ""
@@ -159,24 +160,24 @@ def test_failed_jobs_exit_1_without_done_and_a_rerun_completes(
 def test_incomplete_names_each_stage_and_what_a_rerun_does(tmp_path: Path) -> None:
     run = RunDir(tmp_path)
     stage = {"inputs": 4, "jobs": 8, "records": 6, "failures": 0, "given_up": 0}
-    assert incomplete({"syllabi": stage, "syllabi_wall": {"wall_s": 1.0}}, run.failures) is None
+    assert incomplete({"syllabi": stage, "syllabi_wall": {"wall_s": 1.0}}, run.failures, GLAN) is None
     nothing = {**stage, "records": 0}  # no failure recorded, yet nothing came out of 4 inputs
     assert (
-        incomplete({"subject_samples": nothing}, run.failures)
+        incomplete({"subject_samples": nothing}, run.failures, GLAN)
         == "incomplete: subjects: no records from 4 inputs"
     )
     failed = {**stage, "records": 5, "failures": 3, "given_up": 3}
-    summary = incomplete({"pairs": failed}, run.failures)
+    summary = incomplete({"answers": failed}, run.failures, GLAN)
     assert summary == (
         "incomplete: answers: 3 of 8 jobs failed, 3 on every attempt (max_rerun_attempts); "
         "raise max_rerun_attempts to ask them again"
     )
-    run.failures("pairs").parent.mkdir()
-    run.failures("pairs").write_text("{}\n")
-    summary = incomplete({"pairs": {**failed, "given_up": 1}, "questions": nothing}, run.failures)
+    run.failures("answers").parent.mkdir()
+    run.failures("answers").write_text("{}\n")
+    summary = incomplete({"answers": {**failed, "given_up": 1}, "questions": nothing}, run.failures, GLAN)
     assert summary == (
         f"incomplete: answers: 3 of 8 jobs failed, 1 on every attempt (max_rerun_attempts) "
-        f"(see {run.failures('pairs')}); questions: no records from 4 inputs; "
+        f"(see {run.failures('answers')}); questions: no records from 4 inputs; "
         "run the same command to ask them again"
     )
 

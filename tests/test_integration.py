@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from glan.config import load_config
-from glan.pipeline import STEPS, Pipeline
+from glan.pipeline import Pipeline
 from glan.records import InstructionPair
 from glan.store import read_jsonl
 
@@ -17,7 +17,7 @@ def run(cfg):
     async def go():
         pipe = Pipeline(cfg, show_progress=False)
         try:
-            return await pipe.run_steps(STEPS)
+            return await pipe.run_steps()
         finally:
             await pipe.aclose()
 
@@ -46,7 +46,7 @@ def test_real_model_end_to_end(tmp_path: Path) -> None:
         ],
     )
     report = run(cfg)
-    pairs = list(read_jsonl(tmp_path / "pairs.jsonl", InstructionPair))
+    pairs = list(read_jsonl(tmp_path / "answers.jsonl", InstructionPair))
     assert 1 <= len(pairs) <= 3, report
     for p in pairs:
         assert p.discipline == "Astronomy" and p.field and p.sub_field
@@ -55,7 +55,7 @@ def test_real_model_end_to_end(tmp_path: Path) -> None:
         assert p.question_model == p.answer_model == "qwen2.5-coder-0.5b"
         assert p.answer_sampling == {"temperature": 0.7, "top_p": 0.95, "max_tokens": 120}
         assert p.finish_reason in ("stop", "length")
-    assert report["pairs"]["model_ms"] > 0
+    assert report["answers"]["model_ms"] > 0
     # a rerun of the finished run makes no LLM call (and so never loads the model)
     again = run(cfg)
     assert all(step.get("calls", 0) == 0 for step in again.values()), again

@@ -5,13 +5,13 @@ import orjson
 import pytest
 
 from glan.config import RunConfig
-from glan.pipeline import STEPS, Pipeline
+from glan.pipeline import Pipeline
 from glan.records import InstructionPair, Question, Subject, Syllabus
 from glan.store import read_jsonl
 from tests.fakes import FakeBackend, Killed
 
 
-def run(cfg: RunConfig, backend: FakeBackend, steps=STEPS) -> dict:
+def run(cfg: RunConfig, backend: FakeBackend, steps=None) -> dict:
     async def go():
         pipe = Pipeline(cfg, backend_factory=lambda _llm: backend, show_progress=False)
         try:
@@ -23,7 +23,15 @@ def run(cfg: RunConfig, backend: FakeBackend, steps=STEPS) -> dict:
 
 
 def outputs(run_dir: Path) -> dict[str, bytes]:
-    names = ["disciplines", "subject_drafts", "subject_samples", "subjects", "syllabi", "questions", "pairs"]
+    names = [
+        "disciplines",
+        "subject_drafts",
+        "subject_samples",
+        "subjects",
+        "syllabi",
+        "questions",
+        "answers",
+    ]
     return {n: (run_dir / f"{n}.jsonl").read_bytes() for n in names}
 
 
@@ -34,7 +42,7 @@ def test_full_pipeline_lineage(small_config: RunConfig) -> None:
     subjects = list(read_jsonl(rd / "subjects.jsonl", Subject))
     syllabi = list(read_jsonl(rd / "syllabi.jsonl", Syllabus))
     questions = list(read_jsonl(rd / "questions.jsonl", Question))
-    pairs = list(read_jsonl(rd / "pairs.jsonl", InstructionPair))
+    pairs = list(read_jsonl(rd / "answers.jsonl", InstructionPair))
     assert {s.discipline for s in subjects} == {"Physics", "Chemistry"}
     assert len(syllabi) == len(subjects)
     assert len(questions) == 4 * len(syllabi)
@@ -49,7 +57,7 @@ def test_full_pipeline_lineage(small_config: RunConfig) -> None:
         assert p.question_sampling["temperature"] == 1.0 and p.answer_sampling["temperature"] == 0.7
         assert p.question_model == p.answer_model == small_config.llm.model
     # every call made once: requests == calls, nothing cached on a first run
-    assert report["pairs"]["calls"] == len(pairs) and report["pairs"]["cache_hits"] == 0
+    assert report["answers"]["calls"] == len(pairs) and report["answers"]["cache_hits"] == 0
     # the prompt carries the whole syllabus and the "learned up to" sentence
     q_call = next(c for c in fake.calls if c.schema_name == "question")
     assert "Class sessions:" in q_call.messages[0]["content"]
@@ -77,7 +85,7 @@ def test_interrupted_run_resumes_to_the_same_result(
     first = FakeBackend(break_after=break_after)
     with pytest.raises(Killed):
         run(small_config, first)
-    assert not (small_config.run_dir / "pairs.jsonl").exists()
+    assert not (small_config.run_dir / "answers.jsonl").exists()
     second = FakeBackend()
     run(small_config, second)
     assert outputs(small_config.run_dir) == outputs(ref_cfg.run_dir)
@@ -96,13 +104,13 @@ def test_new_discipline_generates_only_its_own_data(small_config: RunConfig) -> 
     for call in fake.calls:
         text = " ".join(m["content"] for m in call.messages)
         assert "Physics" not in text or "Chemistry" in text
-    pairs = list(read_jsonl(small_config.run_dir / "pairs.jsonl", InstructionPair))
+    pairs = list(read_jsonl(small_config.run_dir / "answers.jsonl", InstructionPair))
     assert {p.discipline for p in pairs} == {"Physics", "Chemistry"}
 
 
 def test_json_mode_and_two_call_mode(small_config: RunConfig) -> None:
     fake = FakeBackend()
-    run(small_config, fake, ("taxonomy", "subjects"))
+    run(small_config, fake, ("disciplines", "subjects"))
     drafts = [c for c in fake.calls if c.response_schema is None]
     converts = [c for c in fake.calls if c.schema_name == "subjects"]
     assert len(drafts) == len(converts) == 2 * 2  # 2 disciplines x 2 samples
@@ -112,7 +120,7 @@ def test_json_mode_and_two_call_mode(small_config: RunConfig) -> None:
         update={"subjects": small_config.subjects.model_copy(update={"mode": "json"})}
     )
     fake = FakeBackend()
-    run(cfg, fake, ("taxonomy", "subjects"))
+    run(cfg, fake, ("disciplines", "subjects"))
     assert len(fake.calls) == 4 and all(c.schema_name == "subjects" for c in fake.calls)
     subjects = list(read_jsonl(cfg.run_dir / "subjects.jsonl", Subject))
     names = [(s.discipline, s.subject.casefold()) for s in subjects]
@@ -121,7 +129,7 @@ def test_json_mode_and_two_call_mode(small_config: RunConfig) -> None:
 
 def test_bad_responses_become_failures_and_the_run_goes_on(small_config: RunConfig) -> None:
     fake = FakeBackend(garbage=True)
-    report = run(small_config, fake, ("taxonomy", "subjects"))
+    report = run(small_config, fake, ("disciplines", "subjects"))
     assert report["subject_samples"]["failures"] == 4
     # each failure: first ask + max_reasks re-asks, each carrying the validation error
     assert report["subject_samples"]["requests"] == 4 * (1 + small_config.max_reasks)
@@ -133,7 +141,7 @@ def test_bad_responses_become_failures_and_the_run_goes_on(small_config: RunConf
 
 def test_transient_errors_are_retried(small_config: RunConfig) -> None:
     fake = FakeBackend(fail_first=3)
-    report = run(small_config, fake, ("taxonomy", "subjects"))
+    report = run(small_config, fake, ("disciplines", "subjects"))
     assert report["subject_drafts"]["retries"] == 3
     assert report["subject_drafts"]["failures"] == 0
 
@@ -141,7 +149,7 @@ def test_transient_errors_are_retried(small_config: RunConfig) -> None:
 def test_generated_taxonomy_feeds_the_run(small_config: RunConfig) -> None:
     cfg = small_config.model_copy(update={"taxonomy": "generate", "disciplines": None})
     fake = FakeBackend()
-    run(cfg, fake, ("taxonomy",))
+    run(cfg, fake, ("disciplines",))
     levels = [c for c in fake.calls if c.schema_name == "names"]
     assert len(levels) == 1 + 2 + 4  # root -> 2 fields -> 2 sub-fields each
     text = (cfg.run_dir / "taxonomy.yaml").read_text()
@@ -159,13 +167,14 @@ class EmptyAnswers(FakeBackend):
 
 
 def test_no_pairs_skips_clean_and_the_run_is_incomplete(small_config: RunConfig) -> None:
+    from glan.recipes.glan import GLAN
     from glan.runner import incomplete
     from glan.store import RunDir
 
     small_config.post = {"decontam": {"enabled": False}}
     report = run(small_config, EmptyAnswers())
-    assert report["pairs"]["records"] == 0 and report["pairs"]["failures"] > 0
+    assert report["answers"]["records"] == 0 and report["answers"]["failures"] > 0
     assert "clean" not in report or "clean" not in report["clean"]  # not cleaned: nothing to clean
     assert not (small_config.run_dir / "clean").exists()
-    summary = incomplete(report, RunDir(small_config.run_dir).failures)
+    summary = incomplete(report, RunDir(small_config.run_dir).failures, GLAN)
     assert summary is not None and summary.startswith("incomplete: answers: ")

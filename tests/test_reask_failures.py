@@ -22,7 +22,7 @@ from glan.records import Failure
 from glan.store import read_jsonl
 from tests.fakes import FakeBackend
 
-STEPS = ("taxonomy", "subjects")
+STEPS = ("disciplines", "subjects")
 FILES = ("subject_samples.jsonl", "subjects.jsonl", "failures/subject_samples.jsonl")
 
 
@@ -64,7 +64,7 @@ def test_a_rerun_asks_a_reply_that_never_validated_anew(cfg: RunConfig) -> None:
     report = run(cfg, fixed)
     assert len(fixed.calls) == 4 and report["subject_samples"]["failures"] == 0
     assert all(c.attempt == 1 and c.seed not in first_seeds for c in fixed.calls)
-    assert failures(cfg) == [] and report["subjects"]["subjects"] > 0
+    assert failures(cfg) == [] and report["subjects"]["records"] > 0
     done = files(cfg)
     # a rerun of the finished run: attempts 0 and 1 from the cache, no call, the same bytes
     again = FakeBackend()

@@ -31,7 +31,7 @@ COMPARED = (
     "subjects.jsonl",
     "syllabi.jsonl",
     "questions.jsonl",
-    "pairs.jsonl",
+    "answers.jsonl",
 )
 
 CONFIG = """\
@@ -110,7 +110,7 @@ def test_kill_9_then_resume(server: FakeOpenAIServer, tmp_path: Path) -> None:
     assert all(h == f"Bearer {SECRET}" for h in server.auth_headers)
     expected = {name: (a / name).read_bytes() for name in COMPARED}
     assert all(p.stat().st_size == 0 for p in (a / "failures").glob("*.jsonl"))
-    assert expected["pairs.jsonl"].count(b"\n") > 10
+    assert expected["answers.jsonl"].count(b"\n") > 10
 
     # (b) killed about halfway, then resumed
     assert usage_calls(a) == n
@@ -123,7 +123,7 @@ def test_kill_9_then_resume(server: FakeOpenAIServer, tmp_path: Path) -> None:
     assert proc.returncode == -signal.SIGKILL
     killed_at = server.count
     assert killed_at < n
-    assert not (b / "pairs.jsonl").exists()  # it really died before the end
+    assert not (b / "answers.jsonl").exists()  # it really died before the end
 
     run_to_end(cfg, b)
     spent = server.count

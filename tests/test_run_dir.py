@@ -24,14 +24,14 @@ from glan.cli import app
 from glan.config import PriceConfig, RunConfig
 from glan.errors import ConfigError, GlanError
 from glan.llm.cache import ResponseCache
-from glan.pipeline import STEPS
+from glan.recipes.glan import GLAN
 from glan.store import RunDir
 from tests.fakes import FakeBackend
 from tests.http_fakes import FakeOpenAIServer
 from tests.test_pipeline import run
 from tests.test_resume_kill import glan_command
 
-GEN = tuple(s for s in STEPS if s != "clean")
+GEN = tuple(GLAN.commands_help)
 
 
 def one_line_error(r: Result, code: int = 2) -> str:
@@ -121,7 +121,7 @@ def test_usage_is_what_the_cache_holds(small_config: RunConfig) -> None:
     usage = orjson.loads((cfg.run_dir / "manifest.json").read_bytes())["usage"]
     model = cfg.llm.model
     assert sum(u[model]["calls"] for u in usage.values()) == len(fake.calls)
-    pairs = usage["pairs"][model]
+    pairs = usage["answers"][model]
     assert pairs["cost_usd"] == pytest.approx((pairs["prompt_tokens"] + 2 * pairs["completion_tokens"]) / 1e6)
     run(cfg, FakeBackend(), GEN)  # a rerun from the cache costs nothing more
     assert orjson.loads((cfg.run_dir / "manifest.json").read_bytes())["usage"] == usage
@@ -188,7 +188,7 @@ def test_two_glan_runs_at_once(server: FakeOpenAIServer, tmp_path: Path) -> None
     finally:
         first.kill()
         first.wait()
-    assert (rd / "pairs.jsonl").is_file()
+    assert (rd / "answers.jsonl").is_file()
     r = cli("run", "-c", str(cfg), "--run-dir", str(rd), "-q")  # free again once it ended
     assert r.exit_code == 0, r.output
 
@@ -248,7 +248,7 @@ def test_a_corrupt_manifest_is_named_and_kept(small_config: RunConfig) -> None:
 
 def test_a_corrupt_cache_is_named(small_config: RunConfig) -> None:
     rd = small_config.run_dir
-    run(small_config, FakeBackend(), ("taxonomy",))
+    run(small_config, FakeBackend(), ("disciplines",))
     garbage = b"this is not an SQLite database" * 200
     (rd / "cache.sqlite").write_bytes(garbage)
     for command in ("subjects", "estimate"):
@@ -303,7 +303,7 @@ def test_a_failed_commit_stops_the_run(small_config: RunConfig, monkeypatch: pyt
 
     asyncio.run(go())
     assert errors == []  # nothing merely logged by the event loop
-    assert not (small_config.run_dir / "pairs.jsonl").exists()
+    assert not (small_config.run_dir / "answers.jsonl").exists()
 
 
 def test_a_full_disk_is_one_line(server: FakeOpenAIServer, tmp_path: Path) -> None:
@@ -326,4 +326,4 @@ def test_a_full_disk_is_one_line(server: FakeOpenAIServer, tmp_path: Path) -> No
     assert proc.returncode == 2, err
     lines = [x for x in err.splitlines() if x.strip()]
     assert len(lines) == 1 and "cache.sqlite: cannot save LLM answers" in lines[0], err
-    assert not (tmp_path / "run" / "pairs.jsonl").exists()
+    assert not (tmp_path / "run" / "answers.jsonl").exists()

@@ -14,13 +14,14 @@ import pytest
 from glan.config import RunConfig, load_config
 from glan.errors import TooManyFailures
 from glan.llm.client import FailureBreaker
-from glan.pipeline import STEPS, Pipeline
+from glan.pipeline import Pipeline
+from glan.recipes.glan import GLAN
 from glan.records import Failure, InstructionPair, Question
 from glan.store import read_jsonl
 from tests.http_fakes import FakeOpenAIServer
 from tests.test_rate_limits import most_in_window
 
-GEN_STEPS = tuple(s for s in STEPS if s != "clean")
+GEN_STEPS = tuple(GLAN.commands_help)
 
 
 @pytest.fixture
@@ -69,7 +70,7 @@ def test_misbehaving_server_run_completes_within_rate_limit(tmp_path: Path, serv
     report = run(cfg)
     rd = cfg.run_dir
     questions = list(read_jsonl(rd / "questions.jsonl", Question))
-    pairs = list(read_jsonl(rd / "pairs.jsonl", InstructionPair))
+    pairs = list(read_jsonl(rd / "answers.jsonl", InstructionPair))
     assert len(questions) >= 6 and len(pairs) == len(questions)  # everything produced
     assert not any((rd / "failures").glob("*.jsonl")) or all(
         p.stat().st_size == 0 for p in (rd / "failures").glob("*.jsonl")
@@ -78,42 +79,42 @@ def test_misbehaving_server_run_completes_within_rate_limit(tmp_path: Path, serv
     # accounting: tokens and cost per stage and model, in the report and the manifest
     manifest = orjson.loads((rd / "manifest.json").read_bytes())
     usage = manifest["usage"]
-    assert set(usage) >= {"subject_samples", "syllabi", "questions", "pairs"}
-    answers = usage["pairs"]["fake"]
-    assert answers["calls"] == report["pairs"]["calls"] == len(pairs)
+    assert set(usage) >= {"subject_samples", "syllabi", "questions", "answers"}
+    answers = usage["answers"]["fake"]
+    assert answers["calls"] == report["answers"]["calls"] == len(pairs)
     assert answers["prompt_tokens"] > 0 and answers["completion_tokens"] > 0
     expected = (answers["prompt_tokens"] * 2.0 + answers["completion_tokens"] * 8.0) / 1e6
     assert answers["cost_usd"] == pytest.approx(expected, rel=1e-6)
-    assert manifest["steps"]["pairs"]["models"]["fake"]["cost_usd"] == pytest.approx(expected, rel=1e-6)
+    assert manifest["steps"]["answers"]["models"]["fake"]["cost_usd"] == pytest.approx(expected, rel=1e-6)
     # a rerun makes no call; usage adds up invocations, so it stays what was spent
     count = server.count
     run(cfg)
     assert server.count == count
     again = orjson.loads((rd / "manifest.json").read_bytes())
-    assert again["usage"]["pairs"]["fake"] == answers
-    assert again["steps"]["pairs"]["calls"] == 0 and again["steps"]["pairs"]["cache_hits"] == len(pairs)
+    assert again["usage"]["answers"]["fake"] == answers
+    assert again["steps"]["answers"]["calls"] == 0 and again["steps"]["answers"]["cache_hits"] == len(pairs)
 
 
 def test_failures_are_recorded_and_filled_in_on_resume(tmp_path: Path, server: FakeOpenAIServer) -> None:
     cfg = config(tmp_path, server.base_url, "llm.max_retries=0", "llm.max_failure_rate=1")
-    run(cfg, ("taxonomy", "subjects", "syllabi", "questions"))
+    run(cfg, ("disciplines", "subjects", "syllabi", "questions"))
     rd = cfg.run_dir
     n = len(list(read_jsonl(rd / "questions.jsonl", Question)))
     server.misbehave("500", "ok", "drop", "ok", "503")  # three answers fail, no retries
     run(cfg, ("answers",))
-    pairs = list(read_jsonl(rd / "pairs.jsonl", InstructionPair))
-    failures = list(read_jsonl(rd / "failures" / "pairs.jsonl", Failure))
+    pairs = list(read_jsonl(rd / "answers.jsonl", InstructionPair))
+    failures = list(read_jsonl(rd / "failures" / "answers.jsonl", Failure))
     assert len(failures) == 3 and len(pairs) == n - 3
-    assert all(f.stage == "pairs" and f.request_key for f in failures)
+    assert all(f.stage == "answers" and f.request_key for f in failures)
     before = server.count
     run(cfg, ("answers",))  # the failed ones are asked again, and only they
-    assert len(list(read_jsonl(rd / "pairs.jsonl", InstructionPair))) == n
+    assert len(list(read_jsonl(rd / "answers.jsonl", InstructionPair))) == n
     assert server.count - before == 3
 
 
 def test_wrong_model_stops_the_run_early(tmp_path: Path, server: FakeOpenAIServer) -> None:
     cfg = config(tmp_path, server.base_url, "questions.per_syllabus=12")
-    run(cfg, ("taxonomy", "subjects", "syllabi", "questions"))
+    run(cfg, ("disciplines", "subjects", "syllabi", "questions"))
     n = len(list(read_jsonl(cfg.run_dir / "questions.jsonl", Question)))
     assert n >= 36
     server.misbehave(*["404"] * 1000)  # "the model does not exist", for every request
@@ -121,7 +122,7 @@ def test_wrong_model_stops_the_run_early(tmp_path: Path, server: FakeOpenAIServe
     with pytest.raises(TooManyFailures, match="the first LLM call failed: HTTP 404"):
         run(cfg, ("answers",))
     assert server.count - before <= 8  # what was in flight (concurrency 8) when the first failed
-    assert not (cfg.run_dir / "pairs.jsonl").exists()  # nothing half-written in its place
+    assert not (cfg.run_dir / "answers.jsonl").exists()  # nothing half-written in its place
 
 
 def test_breaker_needs_most_calls_to_fail() -> None:
@@ -144,7 +145,7 @@ def test_requests_sharing_a_syllabus_go_out_together(tmp_path: Path, server: Fak
     """Questions of one syllabus share its text as their prompt prefix: sent back to back, a
     server with prefix caching computes that prefix once."""
     cfg = config(tmp_path, server.base_url, "questions.per_syllabus=6", "llm.concurrency=4")
-    run(cfg, ("taxonomy", "subjects", "syllabi"))
+    run(cfg, ("disciplines", "subjects", "syllabi"))
     server.reset()
     run(cfg, ("questions",))
     prefixes = [b["messages"][0]["content"] for b in server.bodies]

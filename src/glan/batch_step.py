@@ -26,9 +26,8 @@ from glan.llm.batch_api import FINAL, BatchAPI
 from glan.llm.batch_files import BatchWriter, CollectingBackend, ImportReport, import_results
 from glan.llm.cache import SPEND, ResponseCache, Spend
 from glan.pipeline import Pipeline
+from glan.recipes import recipe_of
 from glan.store import RunDir, write_json_atomic
-
-STEPS = ("subjects", "syllabi", "questions", "answers")
 
 
 async def wait(seconds: float) -> None:
@@ -36,16 +35,14 @@ async def wait(seconds: float) -> None:
     await asyncio.sleep(seconds)
 
 
-def step_sampling(cfg: RunConfig, step: str) -> Sampling:
-    sections: dict[str, Sampling] = {
-        "subjects": cfg.subjects,
-        "syllabi": cfg.syllabus,
-        "questions": cfg.questions,
-        "answers": cfg.answers,
-    }
-    if step not in sections:
-        raise ConfigError(f"step {step!r}: batch files are for {', '.join(STEPS)}")
-    return sections[step]
+def step_sampling(cfg: RunConfig, command: str) -> Sampling:
+    """The config section of a step command that calls the LLM (its steps share one)."""
+    recipe = recipe_of(cfg)
+    steps = recipe.llm_steps(cfg, command) if command in recipe.commands_help else []
+    if not steps:
+        usable = [c for c in recipe.commands_help if recipe.llm_steps(cfg, c)]
+        raise ConfigError(f"step {command!r}: batch files are for {', '.join(usable)}")
+    return steps[0].sampling(cfg)
 
 
 def batch_folder(cfg: RunConfig) -> Path:

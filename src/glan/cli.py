@@ -51,10 +51,11 @@ def _config(config: Path | None, sets: list[str] | None, run_dir: Path | None) -
 def _require_complete(cfg: Any, report: dict[str, Any]) -> None:
     """Exit 1 (Incomplete), with no green "done", when a step left failed jobs or made nothing."""
     from glan.errors import Incomplete
+    from glan.recipes import recipe_of
     from glan.runner import incomplete
     from glan.store import RunDir
 
-    summary = incomplete(report, RunDir(cfg.run_dir).failures)
+    summary = incomplete(report, RunDir(cfg.run_dir).failures, recipe_of(cfg))
     if summary is not None:
         raise Incomplete(summary)
 
@@ -63,28 +64,39 @@ def _run_steps(
     config: Path | None,
     sets: list[str] | None,
     run_dir: Path | None,
-    steps: tuple[str, ...],
+    names: tuple[str, ...] | None,
     quiet: bool,
+    recipe: str | None = None,
 ) -> dict[str, Any]:
+    """Run the recipe's steps (all, or those of the commands named) and say how it ended."""
     from glan.pipeline import Pipeline
 
     cfg = _config(config, sets, run_dir)
+    if recipe is not None:
+        from glan.recipes import get_recipe
+
+        cfg.recipe = get_recipe(recipe).name
 
     async def go() -> dict[str, Any]:
         pipe = Pipeline(cfg, console=err, show_progress=not quiet)
         try:
-            return await pipe.run_steps(steps)
+            return await pipe.run_steps(names)
         finally:
             await pipe.aclose()
 
     report = asyncio.run(go())
     _require_complete(cfg, report)
-    pairs = cfg.run_dir / "pairs.jsonl"
-    if "answers" in steps and pairs.exists():
-        say(f"done: {report.get('pairs', {}).get('records', 0)} pairs in {pairs}", "green")
+    pairs = cfg.run_dir / "answers.jsonl"
+    if "answers" in report and pairs.exists():
+        say(f"done: {report['answers'].get('records', 0)} pairs in {pairs}", "green")
     if "kept" in report.get("clean", {}).get("clean", {}):
         say(f"clean: {report['clean']['clean']['kept']} pairs in {cfg.run_dir / 'clean'}", "green")
     return report
+
+
+RecipeOpt = Annotated[
+    str | None, typer.Option("--recipe", help="The method (overrides `recipe:`); `glan recipes` lists them.")
+]
 
 
 @app.command()
@@ -92,37 +104,55 @@ def run(
     config: ConfigOpt = None,
     set_: SetOpt = None,
     run_dir: RunDirOpt = None,
+    recipe: RecipeOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
-    """Run every step: taxonomy, subjects, syllabi, questions, answers (and clean, if the
-    config has a `post:` section). Safe to rerun: finished calls come from the cache."""
-    from glan.pipeline import STEPS
+    """Run every step of the recipe (GLAN: disciplines, subjects, syllabi, questions, answers,
+    and clean if the config has a `post:` section). Safe to rerun: finished calls come from
+    the cache."""
+    guard(lambda: _run_steps(config, set_, run_dir, None, quiet, recipe))
 
-    guard(lambda: _run_steps(config, set_, run_dir, STEPS, quiet))
 
-
-def _step_command(name: str, steps: tuple[str, ...], doc: str) -> None:
+def _step_command(name: str, doc: str) -> None:
     def command(
         config: ConfigOpt = None,
         set_: SetOpt = None,
         run_dir: RunDirOpt = None,
         quiet: QuietOpt = False,
     ) -> None:
-        guard(lambda: _run_steps(config, set_, run_dir, steps, quiet))
+        guard(lambda: _run_steps(config, set_, run_dir, (name,), quiet))
 
     command.__doc__ = doc
     app.command(name)(command)
 
 
-_step_command(
-    "disciplines",
-    ("taxonomy",),
-    "Write disciplines.jsonl from the config's taxonomy (builtin, file, or generate).",
-)
-_step_command("subjects", ("subjects",), "Subjects per discipline (needs disciplines.jsonl).")
-_step_command("syllabi", ("syllabi",), "A syllabus per subject (needs subjects.jsonl).")
-_step_command("questions", ("questions",), "Homework questions per syllabus (needs syllabi.jsonl).")
-_step_command("answers", ("answers",), "An answer per question (needs questions.jsonl); writes pairs.jsonl.")
+def _register_steps() -> None:
+    """A command per step command of every recipe (GLAN: disciplines ... answers)."""
+    from glan.recipes import get_recipe, recipe_names
+
+    seen: set[str] = set()
+    for recipe in map(get_recipe, recipe_names()):
+        for name, doc in recipe.commands_help.items():
+            if name not in seen:
+                seen.add(name)
+                _step_command(name, doc)
+
+
+_register_steps()
+
+
+@app.command()
+def recipes() -> None:
+    """The recipes (methods) glan knows, with their steps in run order."""
+    from glan.recipes import get_recipe, recipe_names
+
+    for recipe in map(get_recipe, recipe_names()):
+        typer.echo(f"{recipe.name}: {recipe.help}")
+        for step in recipe.steps:
+            source = (
+                step.input if isinstance(step.input, str) else "depends on the config" if step.input else ""
+            )
+            typer.echo(f"  {step.name:<16} {step.kind:<7} {'<- ' + source if source else ''}".rstrip())
 
 
 @app.command()

@@ -106,6 +106,7 @@ class AnswersConfig(Sampling):
 
 
 class RunConfig(Strict):
+    recipe: str = Field(default="glan", description="the method: `glan recipes` lists them")
     run_dir: Path = Path("runs/glan")
     seed: int = 0
     taxonomy: str = Field(default="builtin", description="'builtin', 'generate', or a taxonomy YAML file")
@@ -144,6 +145,15 @@ class RunConfig(Strict):
         if v == []:
             raise ValueError("empty list; omit it to use the whole taxonomy")
         return v
+
+    @field_validator("recipe")
+    @classmethod
+    def _known_recipe(cls, name: str) -> str:
+        from glan.recipes import recipe_names
+
+        if name not in recipe_names():
+            raise ValueError(f"{name!r} is not a recipe (recipes: {', '.join(recipe_names())})")
+        return name
 
     def llm_for(self, step: Sampling) -> LLMConfig:
         return step.llm or self.llm

@@ -1,4 +1,4 @@
-"""The GLAN pipeline: taxonomy -> subjects -> syllabi -> questions -> answers -> clean.
+"""Runs a recipe's steps (glan.recipes) over a run directory.
 
 Each step reads the previous step's file in the run directory and writes its own, so every
 step also runs alone. All LLM calls go through one durable cache: a rerun repeats none.
@@ -12,35 +12,25 @@ import shutil
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict
-from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from glan import __version__
-from glan.config import LLMConfig, RunConfig, Sampling
+from glan.config import LLMConfig, RunConfig
 from glan.errors import StepDeferred
 from glan.llm.base import Backend
 from glan.llm.cache import SPEND, ResponseCache, Spend, usage_of
 from glan.llm.client import FailureBreaker, LLMClient
-from glan.records import Discipline, Failure, Question, Record, Subject, SubjectDraft, Syllabus
+from glan.recipes import Step, recipe_of
+from glan.records import Failure, Record
 from glan.runner import Reruns, StageResult, run_stage
-from glan.stages.answers import AnswerStage
 from glan.stages.base import Stage
-from glan.stages.questions import QuestionStage
-from glan.stages.subjects import (
-    SubjectConvertStage,
-    SubjectDraftStage,
-    SubjectsJsonStage,
-    merge_subjects,
-)
-from glan.stages.syllabus import SyllabusStage
 from glan.stages.taxonomy_gen import TaxonomyNode, TaxonomyStage
-from glan.store import JsonlWriter, RunDir, count_lines, read_jsonl, write_json_atomic, write_text_atomic
-from glan.taxonomy import Taxonomy, dump_taxonomy, load_taxonomy, taxonomy_from_tree
+from glan.store import JsonlWriter, RunDir, count_lines, read_jsonl, write_json_atomic
+from glan.taxonomy import Taxonomy, taxonomy_from_tree
 
-STEPS = ("taxonomy", "subjects", "syllabi", "questions", "answers", "clean")
 USAGE_KEYS = ("calls", "prompt_tokens", "completion_tokens", "cost_usd")
 
 
@@ -99,6 +89,8 @@ class Pipeline:
         self._cache: ResponseCache | None = None
         self._clients: dict[str, LLMClient] = {}
         self.report: dict[str, Any] = {}
+        self.recipe = recipe_of(cfg)
+        self.post_cfg: Any = None
 
     @property
     def cache(self) -> ResponseCache:
@@ -126,27 +118,29 @@ class Pipeline:
 
     # -- steps -------------------------------------------------------------------------
 
-    async def run_steps(self, steps: Sequence[str]) -> dict[str, Any]:
-        """Run `steps` in order, holding the run dir's lock. Inputs (the run dir, its manifest,
-        the `post:` section) are checked before anything is written, and the manifest is
-        written only when a step finished or a response was cached: a failed invocation never
-        puts its config beside data it did not make."""
+    async def run_steps(self, names: Sequence[str] | None = None) -> dict[str, Any]:
+        """Run the recipe's steps in order (all that the config uses, or those of the commands
+        or steps named), holding the run dir's lock. Inputs (the run dir, its manifest, the
+        `post:` section) are checked before anything is written, and the manifest is written
+        only when a step finished or a response was cached: a failed invocation never puts its
+        config beside data it did not make."""
+        steps = self.recipe.select(self.cfg, names)
         with self.run.lock():
             # a corrupt manifest or cache stops the run before it writes anything
             self.run.read_manifest()
-            if set(steps) - {"taxonomy", "clean"} or self.cfg.taxonomy == "generate":
+            if any(s.calls_llm for s in steps) or (
+                self.cfg.taxonomy == "generate" and any(s.name == "disciplines" for s in steps)
+            ):
                 self.cache  # noqa: B018 (opened now, not at the first call)
-            post_cfg = self._post_config() if "clean" in steps else None
+            self.post_cfg = self._post_config() if any(s.kind == "post" for s in steps) else None
             try:
                 for step in steps:
                     t0 = time.perf_counter()
-                    if step == "clean" and post_cfg is None:
-                        continue
-                    pairs_before = self._pairs_digest() if step == "answers" else None
-                    await self._step(step, post_cfg)
+                    pairs_before = self._pairs_digest() if step.name == "answers" else None
+                    await self._step(step)
                     if pairs_before is not None:
-                        self._drop_stale_clean(pairs_before, rebuilt=post_cfg is not None)
-                    self.report.setdefault(step, {})["wall_s"] = round(time.perf_counter() - t0, 3)
+                        self._drop_stale_clean(pairs_before, rebuilt=self.post_cfg is not None)
+                    self.report.setdefault(step.name, {})["wall_s"] = round(time.perf_counter() - t0, 3)
             except BaseException:
                 if self.record and self._changed():
                     with contextlib.suppress(Exception):  # the step's own error is what matters
@@ -156,34 +150,41 @@ class Pipeline:
                 self.write_manifest()
         return self.report
 
-    async def _step(self, step: str, post_cfg: Any) -> None:
-        if step == "taxonomy":
-            await self.step_taxonomy()
-        elif step == "subjects":
-            await self.step_subjects()
-        elif step == "syllabi":
-            await self._simple(SyllabusStage, self.cfg.syllabus, "subjects", Subject)
-        elif step == "questions":
-            await self._simple(QuestionStage, self.cfg.questions, "syllabi", Syllabus)
-        elif step == "answers":
-            await self._simple(AnswerStage, self.cfg.answers, "questions", Question)
-        elif step == "clean":
-            self.step_clean(post_cfg)
+    async def _step(self, step: Step) -> None:
+        if step.kind != "map":
+            assert step.apply is not None
+            await step.apply(self)
+            return
+        assert step.stage is not None
+        stage = step.stage(self.cfg)
+        src = self.run.stage(step.input_of(self.cfg) or "")
+        total = count_lines(src) * stage.per_item
+        items = read_jsonl(src, stage.input)
+        # the failures of the previous run, read before this run rewrites them
+        reruns = Reruns.load(self.run.failures(step.name), self.cfg.max_rerun_attempts)
+        with (
+            JsonlWriter(self.run.stage(step.name)) as out,
+            JsonlWriter(self.run.failures(step.name)) as failures,
+        ):
+            llm = self.cfg.llm_for(step.sampling(self.cfg))
+            result = await self._run(stage, items, total, llm, out.write, failures.write, reruns)
+            if result.deferred:  # some calls went to a batch file: the step is not done
+                raise StepDeferred(step.name, result.deferred)
 
     def _changed(self) -> bool:
         """Whether this invocation finished a step or cached a response."""
         return bool(self.report) or (self._cache is not None and self._cache.stored > 0)
 
     def _pairs_digest(self) -> str | None:
-        """sha256 of pairs.jsonl when a clean/ made from it exists (else nothing to compare)."""
-        pairs = self.run.stage("pairs")
+        """sha256 of answers.jsonl when a clean/ made from it exists (else nothing to compare)."""
+        pairs = self.run.stage("answers")
         if not (self.run.clean.exists() and pairs.is_file()):
             return None
         with pairs.open("rb") as f:
             return hashlib.file_digest(f, "sha256").hexdigest()
 
     def _drop_stale_clean(self, before: str, rebuilt: bool) -> None:
-        """clean/ is derived from pairs.jsonl: when the answers step changed the pairs, delete
+        """clean/ is derived from answers.jsonl: when the answers step changed the pairs, delete
         it rather than leave it beside pairs it was not made from (`post:` rebuilds it in the
         same run; otherwise `glan clean` does)."""
         if self._pairs_digest() == before:
@@ -191,24 +192,10 @@ class Pipeline:
         shutil.rmtree(self.run.clean)
         then = "rebuilding it" if rebuilt else "add `post:` to the config or run `glan clean` to rebuild it"
         self.console.print(
-            f"{self.run.clean}: removed, it was made from an earlier pairs.jsonl; {then}",
+            f"{self.run.clean}: removed, it was made from an earlier answers.jsonl; {then}",
             markup=False,
             highlight=False,
         )
-
-    async def step_taxonomy(self) -> Taxonomy:
-        if self.cfg.taxonomy == "generate":
-            tax = await self.generate_taxonomy()
-        else:
-            tax = load_taxonomy(None if self.cfg.taxonomy == "builtin" else Path(self.cfg.taxonomy))
-        if self.cfg.disciplines:
-            tax = tax.select(self.cfg.disciplines)
-        write_text_atomic(self.cfg.run_dir / "taxonomy.yaml", dump_taxonomy(tax))
-        with JsonlWriter(self.run.stage("disciplines")) as w:
-            for d in tax.disciplines():
-                w.write(d)
-        self.report["taxonomy"] = {"disciplines": w.count}
-        return tax
 
     async def generate_taxonomy(self) -> Taxonomy:
         """Fields, then sub-fields, then disciplines, each level one stage pass."""
@@ -226,45 +213,6 @@ class Pipeline:
             field, sub, disc = n.path
             tree.setdefault(field, {}).setdefault(sub, []).append(disc)
         return taxonomy_from_tree(tree)
-
-    async def step_subjects(self) -> None:
-        cfg = self.cfg.subjects
-        model = self.cfg.llm_for(cfg).model
-        disciplines = self.run.stage("disciplines")
-        n = count_lines(disciplines)
-        first = SubjectDraftStage if cfg.mode == "two_call" else SubjectsJsonStage
-        stage = first(cfg, model, self.cfg.seed)
-        await self._stage_to_file(stage, disciplines, Discipline, n * cfg.samples, cfg)
-        if cfg.mode == "two_call":
-            drafts = self.run.stage("subject_drafts")
-            convert = SubjectConvertStage(cfg, model)
-            await self._stage_to_file(convert, drafts, SubjectDraft, count_lines(drafts), cfg)
-        samples = read_jsonl(self.run.stage("subject_samples"), Subject)
-        with JsonlWriter(self.run.stage("subjects")) as w:
-            for s in merge_subjects(samples, cfg.max_per_discipline):
-                w.write(s)
-        self.report.setdefault("subjects", {})["subjects"] = w.count
-
-    async def _simple(self, cls: type, cfg: Sampling, src: str, src_model: type[Record]) -> None:
-        stage = cls(cfg, self.cfg.llm_for(cfg).model, self.cfg.seed)
-        path = self.run.stage(src)
-        per = getattr(cfg, "per_syllabus", 1)
-        await self._stage_to_file(stage, path, src_model, count_lines(path) * per, cfg)
-
-    async def _stage_to_file(
-        self, stage: Stage, src: Path, src_model: type[Record], total: int, cfg: Sampling
-    ) -> None:
-        items = read_jsonl(src, src_model)
-        # the failures of the previous run, read before this run rewrites them
-        reruns = Reruns.load(self.run.failures(stage.name), self.cfg.max_rerun_attempts)
-        with (
-            JsonlWriter(self.run.stage(stage.name)) as out,
-            JsonlWriter(self.run.failures(stage.name)) as failures,
-        ):
-            llm = self.cfg.llm_for(cfg)
-            result = await self._run(stage, items, total, llm, out.write, failures.write, reruns)
-            if result.deferred:  # some calls went to a batch file: the step is not done
-                raise StepDeferred(stage.name, result.deferred)
 
     async def _run(
         self,
@@ -344,13 +292,13 @@ class Pipeline:
         preflight(cfg)  # a missing benchmark fails now, not after hours of generation
         return cfg
 
-    def step_clean(self, post_cfg: Any) -> None:
+    def step_clean(self) -> None:
         from glan.post import clean_and_export
 
-        pairs = self.run.stage("pairs")
-        if self.report.get("pairs", {}).get("records") == 0:  # nothing to clean: the run is
+        pairs = self.run.stage("answers")
+        if self.report.get("answers", {}).get("records") == 0:  # nothing to clean: the run is
             return  # incomplete (exit 1 names the answers step), not a bad clean input (exit 2)
-        self.report["clean"] = clean_and_export(pairs, self.cfg.run_dir / "clean", post_cfg)
+        self.report["clean"] = clean_and_export(pairs, self.cfg.run_dir / "clean", self.post_cfg)
 
     def write_manifest(self) -> None:
         """Merge this invocation's report into manifest.json (no secrets: keys live in env).

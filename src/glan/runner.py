@@ -22,6 +22,7 @@ from typing import Any
 from glan.errors import BackendError, Deferred, ParseError
 from glan.llm.base import ChatRequest
 from glan.llm.client import LLMClient
+from glan.recipes import Recipe
 from glan.records import Failure, Record
 from glan.stages.base import Job, Stage
 from glan.store import read_jsonl
@@ -206,22 +207,16 @@ async def run_stage(
     return result
 
 
-STEP_OF = {  # the step command that runs a stage, as a user knows it
-    "taxonomy_nodes": "taxonomy",
-    "subject_drafts": "subjects",
-    "subject_samples": "subjects",
-    "pairs": "answers",
-}
-
-
-def incomplete(report: dict[str, Any], failures: Callable[[str], Path]) -> str | None:
+def incomplete(report: dict[str, Any], failures: Callable[[str], Path], recipe: Recipe) -> str | None:
     """One line on what a run left undone (failed jobs, a stage that produced nothing from
-    its input), from its report (stage -> StageResult fields); None when nothing was."""
+    its input), from its report (step -> StageResult fields), naming each step by the
+    command that runs it; None when nothing was."""
+    names = {s.name: s.command or s.name for s in recipe.steps}
     parts, again, given = [], False, False
     for stage, entry in report.items():
         if not isinstance(entry, dict) or "jobs" not in entry:
             continue  # not a stage: a step's wall time, clean's report
-        step = STEP_OF.get(stage, stage)
+        step = names.get(stage, stage)
         failed, given_up = entry["failures"], entry.get("given_up", 0)
         if failed:
             part = f"{step}: {failed} of {entry['jobs']} jobs failed"

@@ -12,7 +12,8 @@ from glan.stages.base import Job, SeededStage, seed_for
 
 
 class AnswerStage(SeededStage):
-    name = "pairs"
+    name = "answers"
+    input = Question
     output = InstructionPair
 
     cfg: AnswersConfig

@@ -29,7 +29,13 @@ class Job:
 
 class Stage:
     name: ClassVar[str]
+    input: ClassVar[type[Record]]
     output: ClassVar[type[Record]]
+
+    @property
+    def per_item(self) -> int:
+        """Jobs per input record (for progress totals)."""
+        return 1
 
     def jobs(self, item: Any) -> Iterable[Job]:
         raise NotImplementedError

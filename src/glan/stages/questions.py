@@ -52,9 +52,14 @@ def question_prompt(sample: ConceptSample) -> str:
 
 class QuestionStage(SeededStage):
     name = "questions"
+    input = Syllabus
     output = Question
 
     cfg: QuestionsConfig
+
+    @property
+    def per_item(self) -> int:
+        return self.cfg.per_syllabus
 
     def jobs(self, item: Syllabus) -> Iterable[Job]:
         system = SYSTEM.format(discipline=item.discipline, syllabus=render_syllabus(item))

@@ -70,6 +70,10 @@ def normalize_name(name: str) -> str:
 class _Sampled(SeededStage):
     cfg: SubjectsConfig
 
+    @property
+    def per_item(self) -> int:
+        return self.cfg.samples
+
     def _expert_request(self, d: Discipline, sample: int, schema: bool) -> ChatRequest:
         prompt = EXPERT_PROMPT.format(discipline=d.discipline, field=d.field, sub_field=d.sub_field)
         return ChatRequest(
@@ -86,6 +90,7 @@ class SubjectsJsonStage(_Sampled):
     """One JSON-schema call per sample."""
 
     name = "subject_samples"
+    input = Discipline
     output = Subject
 
     def jobs(self, item: Discipline) -> Iterable[Job]:
@@ -100,6 +105,7 @@ class SubjectDraftStage(_Sampled):
     """The paper's first call: a free-text subject list per sample."""
 
     name = "subject_drafts"
+    input = Discipline
     output = SubjectDraft
 
     def jobs(self, item: Discipline) -> Iterable[Job]:
@@ -125,6 +131,7 @@ class SubjectConvertStage(Stage):
     """The paper's second call: convert a free-text draft into validated subjects."""
 
     name = "subject_samples"
+    input = SubjectDraft
     output = Subject
 
     def __init__(self, cfg: SubjectsConfig, model: str) -> None:

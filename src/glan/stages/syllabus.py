@@ -41,6 +41,7 @@ def syllabus_schema(lo: int, hi: int) -> dict:
 
 class SyllabusStage(SeededStage):
     name = "syllabi"
+    input = Subject
     output = Syllabus
 
     def __init__(self, cfg: SyllabusConfig, model: str, seed: int) -> None:

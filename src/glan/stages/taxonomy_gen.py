@@ -34,6 +34,7 @@ PROMPTS = (
 
 class TaxonomyStage(SeededStage):
     name = "taxonomy_nodes"
+    input = TaxonomyNode
     output = TaxonomyNode
 
     def __init__(self, cfg: TaxonomyGenConfig, model: str, seed: int) -> None:

@@ -1,0 +1,87 @@
+"""A recipe declares its steps once. `glan run`, the step commands, `glan estimate`, batch
+files and the manifest all read the declaration; none lists steps by hand.
+
+A step is one of:
+- `map`: a stage over the records of its input step, one or more LLM jobs per record;
+- `source` / `reduce`: a function over the run (write the disciplines, merge the subjects
+  of a whole step), run as is by every executor;
+- `post`: clean and ship, after generation (only with a `post:` section).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from glan.errors import ConfigError
+
+if TYPE_CHECKING:
+    from glan.config import RunConfig, Sampling
+    from glan.stages.base import Stage
+
+StepKind = Literal["source", "map", "reduce", "post"]
+
+
+def _always(cfg: RunConfig) -> bool:
+    return True
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step: its name is the file it writes (RUN/NAME.jsonl), its failures file, its
+    manifest entry and its batch-file prefix."""
+
+    name: str
+    kind: StepKind
+    command: str | None  # the `glan COMMAND` that runs it (several steps may share one)
+    input: str | Callable[[RunConfig], str] | None = None  # the step whose output it reads
+    section: str | None = None  # the RunConfig section holding its sampling and `llm`
+    stage: Callable[[RunConfig], Stage] | None = None  # map: builds its stage
+    apply: Callable[[Any], Awaitable[None]] | None = None  # source/reduce/post: runs on the run
+    when: Callable[[RunConfig], bool] = _always  # whether the config uses this step
+
+    def input_of(self, cfg: RunConfig) -> str | None:
+        return self.input(cfg) if callable(self.input) else self.input
+
+    def sampling(self, cfg: RunConfig) -> Sampling:
+        """The step's config section (sampling, max_tokens, its own `llm`)."""
+        if self.section is None:
+            raise ConfigError(f"step {self.name!r} makes no LLM calls")
+        return getattr(cfg, self.section)
+
+    @property
+    def calls_llm(self) -> bool:
+        return self.kind == "map"
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    help: str
+    steps: tuple[Step, ...]
+    commands_help: dict[str, str]  # the help of each step command, in run order
+
+    def step(self, name: str) -> Step:
+        for s in self.steps:
+            if s.name == name:
+                return s
+        raise ConfigError(f"recipe {self.name}: no step {name!r} (steps: {', '.join(self.names())})")
+
+    def names(self) -> list[str]:
+        return [s.name for s in self.steps]
+
+    def select(self, cfg: RunConfig, names: list[str] | tuple[str, ...] | None = None) -> list[Step]:
+        """The steps `cfg` uses, in order: all of them, or those of the commands or steps named."""
+        if names is None:
+            return [s for s in self.steps if s.when(cfg)]
+        unknown = [n for n in names if n not in self.commands_help and n not in self.names()]
+        if unknown:
+            known = ", ".join(dict.fromkeys([*self.commands_help, *self.names()]))
+            raise ConfigError(f"recipe {self.name}: no step {unknown[0]!r} (steps: {known})")
+        wanted = set(names)
+        return [s for s in self.steps if s.when(cfg) and (s.name in wanted or s.command in wanted)]
+
+    def llm_steps(self, cfg: RunConfig, command: str | None = None) -> list[Step]:
+        """The steps that call the LLM (of one command), in order."""
+        return [s for s in self.select(cfg, None if command is None else [command]) if s.calls_llm]
