@@ -178,3 +178,26 @@ def test_no_pairs_skips_clean_and_the_run_is_incomplete(small_config: RunConfig)
     assert not (small_config.run_dir / "clean").exists()
     summary = incomplete(report, RunDir(small_config.run_dir).failures, GLAN)
     assert summary is not None and summary.startswith("incomplete: answers: ")
+
+
+def test_a_pair_carries_its_method_recipe_and_steps_with_unchanged_ids() -> None:
+    """The generic lineage is added to a pair without touching its id or its request key."""
+    from glan.config import AnswersConfig
+    from glan.llm.base import ChatResponse
+    from glan.stages.answers import AnswerStage
+
+    q = Question(
+        id="q1", field="Natural sciences", sub_field="Physical sciences", discipline="Physics",
+        syllabus_id="s1", subject="Mechanics", level="undergraduate", index=0, difficulty="basic",
+        sessions=[1], concepts=["force"], question="What is a force?", model="m", sampling={},
+    )  # fmt: skip
+    stage = AnswerStage(AnswersConfig(), "m", 0)
+    (job,) = stage.jobs(q)
+    (pair,) = stage.parse(job, ChatResponse(text="A push or a pull.", finish_reason="stop"))
+    assert (pair.method, pair.recipe) == ("glan", "glan")
+    assert pair.steps == ["disciplines", "subjects", "syllabi", "questions", "answers"]
+    assert pair.id == "91e25aeda0e77e63"  # as before the lineage fields, and the same request:
+    assert job.request.key() == "f4e77ce93cbd0df0840e70b3b0a99066964e85bbdf4b6fcd182a826886df4ee9"
+    line = orjson.loads(orjson.dumps(pair.model_dump(mode="json")))
+    assert "messages" not in line and list(line)[-3:] == ["method", "recipe", "steps"]
+    assert InstructionPair.model_validate(line) == pair

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import ClassVar
 
 from glan.config import AnswersConfig
 from glan.errors import ParseError
@@ -17,6 +18,12 @@ class AnswerStage(SeededStage):
     output = InstructionPair
 
     cfg: AnswersConfig
+    # The generic lineage of every pair it makes (glan.records.InstructionPair): the method,
+    # the recipe, and the steps whose records an answer descends from. A recipe that runs
+    # this stage under another name sets its own.
+    method: ClassVar[str] = "glan"
+    recipe: ClassVar[str] = "glan"
+    lineage_steps: ClassVar[tuple[str, ...]] = ("disciplines", "subjects", "syllabi", "questions", "answers")
 
     def jobs(self, item: Question) -> Iterable[Job]:
         messages = [{"role": "user", "content": item.question}]
@@ -54,5 +61,8 @@ class AnswerStage(SeededStage):
                 question_sampling=q.sampling,
                 answer_model=self.model,
                 answer_sampling=self.cfg.sampling(),
+                method=self.method,
+                recipe=self.recipe,
+                steps=list(self.lineage_steps),
             )
         ]
