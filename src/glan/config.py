@@ -4,12 +4,22 @@ from __future__ import annotations
 
 import difflib
 from pathlib import Path
-from typing import Any, Literal, get_args, get_origin
+from typing import Annotated, Any, Literal, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializeAsAny,
+    ValidationError,
+    WrapValidator,
+    field_validator,
+    model_validator,
+)
 
 from glan.errors import ConfigError
-from glan.llm.packs import DEFAULT_PACK
+from glan.llm import registry
+from glan.llm.registry import BackendOptions, default_options, validate_options
 from glan.yamlio import compose, construct, line_of, parse_value, read_text
 
 
@@ -17,31 +27,9 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class LLMConfig(Strict):
-    """Where a stage's requests go. API keys are read from the environment, never stored."""
-
-    backend: Literal["local", "openai"] = "local"
-    model: str = DEFAULT_PACK
-    base_url: str | list[str] | None = Field(
-        default=None, description="one endpoint, or several serving the same model (load spread)"
-    )
-    api_key_env: str | None = "OPENAI_API_KEY"
-    concurrency: int = Field(default=1, ge=1, le=4096, description="requests in flight, at most")
-    rpm: float | None = Field(default=None, gt=0, description="requests per minute, per endpoint")
-    tpm: float | None = Field(default=None, gt=0, description="tokens per minute, per endpoint")
-    timeout_s: float = Field(default=600.0, gt=0, description="per request")
-    max_retries: int = Field(default=5, ge=0)
-    max_failure_rate: float = Field(
-        default=0.5, gt=0, le=1, description="stop the run when more of the recent calls fail (1: never)"
-    )
-    n_ctx: int = Field(default=8192, ge=512, description="local: context tokens per slot")
-    threads: int | None = Field(default=None, ge=1, description="local: CPU threads")
-
-    @model_validator(mode="after")
-    def _needs_url(self) -> LLMConfig:
-        if self.backend == "openai" and not self.base_url:
-            raise ValueError("backend 'openai' needs base_url (e.g. http://127.0.0.1:8000/v1)")
-        return self
+# An `llm:` section: the settings of the backend its `backend:` names (glan.llm.registry),
+# each backend's validated on their own; dumped with that backend's fields.
+LLMConfig = Annotated[SerializeAsAny[BackendOptions], WrapValidator(validate_options)]
 
 
 class PriceConfig(Strict):
@@ -117,7 +105,7 @@ class RunConfig(Strict):
     max_rerun_attempts: int = Field(
         default=3, ge=0, description="reruns that ask a job whose reply never validated anew"
     )
-    llm: LLMConfig = Field(default_factory=LLMConfig)
+    llm: LLMConfig = Field(default_factory=default_options)
     taxonomy_gen: TaxonomyGenConfig = Field(default_factory=TaxonomyGenConfig)
     subjects: SubjectsConfig = Field(default_factory=SubjectsConfig)
     syllabus: SyllabusConfig = Field(default_factory=SyllabusConfig)
@@ -170,6 +158,8 @@ class RunConfig(Strict):
 def _inner(annotation: Any) -> Any:
     """The settings class an annotation holds, `dict` for a free-form section, else None."""
     for a in (annotation, *get_args(annotation)):
+        if get_origin(a) is Annotated:  # an llm section: Annotated[BackendOptions, ...]
+            a = get_args(a)[0]
         if isinstance(a, type) and issubclass(a, BaseModel):
             return a
         if a is dict or get_origin(a) is dict:
@@ -179,6 +169,8 @@ def _inner(annotation: Any) -> Any:
 
 def _unknown(model: Any, dotted: str) -> str:
     name = dotted.rsplit(".", 1)[-1]
+    if isinstance(model, type) and issubclass(model, BackendOptions):
+        return f"{dotted}: {registry.unknown_setting(model, name)}"
     known = list(getattr(model, "model_fields", ()))
     close = difflib.get_close_matches(name, known, n=1)
     return f"{dotted}: unknown setting" + (f" (did you mean {close[0]!r}?)" if close else "")
@@ -192,9 +184,12 @@ def _check_path(keys: list[str], item: str) -> None:
             raise ConfigError(f"--set {item!r}: expected key.path=value")
         if model is dict:
             continue  # free-form (post, prices): checked when the whole config is validated
-        if key not in model.model_fields:
+        fields = registry.all_fields() if model is BackendOptions else model.model_fields
+        if key not in fields:
+            if model is BackendOptions:
+                return  # no backend has it: validation names the backend the section ends up with
             raise ConfigError(f"--set {item!r}: {_unknown(model, '.'.join(keys[: i + 1]))}")
-        if i < len(keys) - 1 and (model := _inner(model.model_fields[key].annotation)) is None:
+        if i < len(keys) - 1 and (model := _inner(fields[key].annotation)) is None:
             raise ConfigError(f"--set {item!r}: {'.'.join(keys[: i + 1])!r} is a setting, not a section")
 
 
@@ -214,9 +209,9 @@ def _override(data: dict[str, Any], item: str) -> tuple[str, ...]:
     return tuple(keys)
 
 
-def _problem(e: ValidationError, root: Any = None) -> tuple[tuple[str | int, ...], str]:
-    """The first validation error of settings class `root` (None: RunConfig), located from the
-    top of the config, and a message naming the setting and its value."""
+def _problem(e: ValidationError, data: Any, root: Any = None) -> tuple[tuple[str | int, ...], str]:
+    """The first validation error of `data` by settings class `root` (None: RunConfig), located
+    from the top of the config, and a message naming the setting and its value."""
     first = e.errors()[0]
     prefix = ("post",) if root is not None else ()  # the one section validated on its own
     loc = (*prefix, *first["loc"])
@@ -226,6 +221,9 @@ def _problem(e: ValidationError, root: Any = None) -> tuple[tuple[str | int, ...
         for part in first["loc"][:-1]:  # the settings class that holds the unknown name
             fields = getattr(model, "model_fields", {})
             model = _inner(fields[part].annotation) if part in fields else None
+            data = data.get(part) if isinstance(data, dict) else None
+            if model is BackendOptions and isinstance(data, dict):  # the backend's own class
+                model = registry.options_for(data.get("backend", registry.DEFAULT))
         return loc, _unknown(model, dotted)
     msg = first["msg"].removeprefix("Value error, ")
     value = first.get("input")
@@ -261,7 +259,7 @@ def load_config(path: Path | None, overrides: list[str] | tuple[str, ...] = ()) 
         if cfg.post is not None and (root := _post_config()) is not None:
             root.model_validate(cfg.post)  # a typo under post: fails now, with its line
     except ValidationError as e:
-        loc, problem = _problem(e, root)
+        loc, problem = _problem(e, data if root is None else cfg.post, root)
         by = [item for keys, item in given if loc[: len(keys)] == keys or keys[: len(loc)] == loc]
         if by:
             raise ConfigError(f"--set {by[-1]!r}: {problem}") from None

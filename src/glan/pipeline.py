@@ -53,22 +53,9 @@ def _progress_info(client: LLMClient, before: dict[str, Any]) -> str:
 
 def make_backend(cfg: LLMConfig) -> Backend:
     """Build the backend an LLMConfig names (only called on a cache miss)."""
-    if cfg.backend == "local":
-        from glan.llm.local import LocalBackend
+    from glan.llm.registry import build_backend
 
-        return LocalBackend(cfg.model, n_ctx=cfg.n_ctx, parallel=cfg.concurrency, threads=cfg.threads)
-    from glan.llm.openai_compat import OpenAICompatBackend
-
-    assert cfg.base_url is not None
-    return OpenAICompatBackend(
-        cfg.base_url,
-        cfg.model,
-        api_key_env=cfg.api_key_env,
-        timeout_s=cfg.timeout_s,
-        concurrency=cfg.concurrency,
-        rpm=cfg.rpm,
-        tpm=cfg.tpm,
-    )
+    return build_backend(cfg)
 
 
 class Pipeline:

@@ -5,11 +5,26 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import Field
 
 from glan.errors import BackendError
 from glan.llm.base import ChatRequest, ChatResponse
 from glan.llm.packs import resolve_model
+from glan.llm.registry import BackendOptions, register
+
+
+@register
+class LocalOptions(BackendOptions):
+    """`backend: local` (the default): a model pack or GGUF file run in-process."""
+
+    backend: Literal["local"] = "local"
+    n_ctx: int = Field(default=8192, ge=512, description="context tokens per slot")
+    threads: int | None = Field(default=None, ge=1, description="CPU threads (default: all)")
+
+    def build(self) -> LocalBackend:
+        return LocalBackend(self.model, n_ctx=self.n_ctx, parallel=self.concurrency, threads=self.threads)
 
 
 class LocalBackend:

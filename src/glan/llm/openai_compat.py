@@ -16,17 +16,52 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Sequence
+from typing import Literal
 
 import aiohttp
 import orjson
+from pydantic import Field, model_validator
 
 from glan.errors import BackendError, ConfigError, FatalBackendError, TransientBackendError
 from glan.llm.base import ChatRequest, ChatResponse
 from glan.llm.limits import RateLimiter, retry_after_s
+from glan.llm.registry import BackendOptions, register
 
 TRANSIENT_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 WRONG_URL_STATUS = {404, 405}  # before any answer: base_url or model is wrong
 MAX_PAUSE_S = 600.0  # a Retry-After longer than this (a daily quota) is not waited out whole
+
+
+@register
+class OpenAIOptions(BackendOptions):
+    """`backend: openai`: one or more OpenAI-compatible endpoints serving `model`."""
+
+    backend: Literal["openai"] = "openai"
+    base_url: str | list[str] | None = Field(
+        default=None, description="one endpoint, or several serving the same model (load spread)"
+    )
+    api_key_env: str | None = "OPENAI_API_KEY"
+    rpm: float | None = Field(default=None, gt=0, description="requests per minute, per endpoint")
+    tpm: float | None = Field(default=None, gt=0, description="tokens per minute, per endpoint")
+
+    @model_validator(mode="after")
+    def _needs_url(self) -> OpenAIOptions:
+        # checked here, not as a required field: the error then names the `llm:` section's line
+        if not self.base_url:
+            raise ValueError("backend 'openai' needs base_url (e.g. http://127.0.0.1:8000/v1)")
+        return self
+
+    def build(self) -> OpenAICompatBackend:
+        assert self.base_url is not None
+        return OpenAICompatBackend(
+            self.base_url,
+            self.model,
+            api_key_env=self.api_key_env,
+            timeout_s=self.timeout_s,
+            concurrency=self.concurrency,
+            rpm=self.rpm,
+            tpm=self.tpm,
+        )
 
 
 class Endpoint:
