@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import difflib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args, get_origin
 
+import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -198,14 +200,9 @@ def _override(data: dict[str, Any], item: str) -> tuple[str, ...]:
     if "=" not in item:
         raise ConfigError(f"--set {item!r}: expected key.path=value")
     dotted, raw = (x.strip() for x in item.split("=", 1))
-    *parents, leaf = keys = dotted.split(".")
+    keys = dotted.split(".")
     _check_path(keys, item)
-    node = data
-    for i, k in enumerate(parents):
-        node = node.setdefault(k, {})
-        if not isinstance(node, dict):  # the config file holds a value where a section goes
-            raise ConfigError(f"--set {item!r}: {'.'.join(keys[: i + 1])!r} is not a section")
-    node[leaf] = parse_value(raw, f"--set {item!r}") if raw else None
+    set_setting(data, keys, parse_value(raw, f"--set {item!r}") if raw else None, f"--set {item!r}")
     return tuple(keys)
 
 
@@ -243,16 +240,8 @@ def load_config(path: Path | None, overrides: list[str] | tuple[str, ...] = ()) 
     """Read and validate a run config. A relative taxonomy path is taken from the config's
     folder; run_dir from the current directory. Every problem is one ConfigError line naming
     the file and line, or the `--set` override, and the setting."""
-    data: dict[str, Any] = {}
-    tree = None
-    if path is not None:
-        text = read_text(path, "config")
-        tree = compose(text, str(path))
-        loaded = construct(tree, str(path), text)
-        if loaded is not None and not isinstance(loaded, dict):
-            raise ConfigError(f"{path}:1: a config must be a mapping of settings (key: value lines)")
-        data = loaded or {}
-    given = [(_override(data, item), item) for item in overrides]
+    data, tree = read_config_file(path) if path is not None else ({}, None)
+    given = [(_override(data, item), f"--set {item!r}") for item in overrides]
     root = None
     try:
         cfg = RunConfig.model_validate(data)
@@ -260,13 +249,55 @@ def load_config(path: Path | None, overrides: list[str] | tuple[str, ...] = ()) 
             root.model_validate(cfg.post)  # a typo under post: fails now, with its line
     except ValidationError as e:
         loc, problem = _problem(e, data if root is None else cfg.post, root)
-        by = [item for keys, item in given if loc[: len(keys)] == keys or keys[: len(loc)] == loc]
-        if by:
-            raise ConfigError(f"--set {by[-1]!r}: {problem}") from None
-        line = line_of(tree, loc) or 1
-        raise ConfigError(f"{path}:{line}: {problem}" if path else problem) from None
+        raise located(loc, problem, path, tree, given) from None
     if path is not None and cfg.taxonomy not in ("builtin", "generate"):
         tax = Path(cfg.taxonomy).expanduser()
         if not tax.is_absolute():
             cfg.taxonomy = str(path.parent / tax)
     return cfg
+
+
+def read_config_file(path: Path) -> tuple[dict[str, Any], yaml.Node | None]:
+    """The settings of a YAML (or JSON) config file, and its node tree for line numbers."""
+    text = read_text(path, "config")
+    tree = compose(text, str(path))
+    loaded = construct(tree, str(path), text)
+    if loaded is not None and not isinstance(loaded, dict):
+        raise ConfigError(f"{path}:1: a config must be a mapping of settings (key: value lines)")
+    return loaded or {}, tree
+
+
+def set_setting(data: dict[str, Any], keys: Sequence[str], value: Any, by: str) -> None:
+    """Set the setting at the key path `keys`, making sections on the way; a value where a
+    section goes (from the config file) is a ConfigError naming `by`, the override."""
+    node = data
+    for i, k in enumerate(keys[:-1]):
+        node = node.setdefault(k, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"{by}: {'.'.join(keys[: i + 1])!r} is not a section")
+    node[keys[-1]] = value
+
+
+def located(
+    loc: tuple[str | int, ...],
+    problem: str,
+    path: Path | None,
+    tree: yaml.Node | None,
+    given: list[tuple[tuple[str, ...], str]],
+) -> ConfigError:
+    """The one line for a validation problem at `loc`: it names the last override in `given`
+    (key path, how it was given) that set the setting or one around or inside it, else the
+    file and line."""
+    by = [how for keys, how in given if loc[: len(keys)] == keys or keys[: len(loc)] == loc]
+    if by:
+        return ConfigError(f"{by[-1]}: {problem}")
+    line = line_of(tree, loc) or 1
+    return ConfigError(f"{path}:{line}: {problem}" if path else problem)
+
+
+def post_problem(e: ValidationError, post: Any) -> tuple[tuple[str | int, ...], str]:
+    """The first problem of validating the post settings `post` (glan.post.config.PostConfig),
+    located under `post:` and worded as the run config's problems are."""
+    from glan.post.config import PostConfig
+
+    return _problem(e, post, PostConfig)

@@ -6,60 +6,13 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from pydantic import ValidationError
 
-from glan.errors import ConfigError, Incomplete, first_error
+from glan.errors import ConfigError, Incomplete
 from glan.guard import guarded
-from glan.post.config import PostConfig
+from glan.post.config import load_post_config
 from glan.post.pipeline import CLEAN_FILE, REMOVED_FILE, clean, clean_and_export, export
-from glan.yamlio import load_yaml
 
 _Fld = typer.Option
-
-
-def _read_config(path: Path) -> tuple[dict[str, Any], str]:
-    """The `post:` mapping of a YAML/JSON file (or the whole file when it has no `post:` key),
-    and the prefix that names its settings in messages."""
-    if path.is_dir():
-        raise ConfigError(f"config file is a directory, expected a file: {path}")
-    loaded = load_yaml(path)  # missing, not UTF-8, bad YAML, a repeated key: one line each
-    if loaded is None:
-        return {}, ""
-    if not isinstance(loaded, dict):
-        raise ConfigError(f"{path}: expected a mapping at the top level")
-    prefix = "post." if "post" in loaded else ""
-    data = loaded.get("post", loaded)
-    if data is None:
-        return {}, prefix
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: `post:` must be a mapping of settings, got {type(data).__name__}")
-    return data, prefix
-
-
-def load_config(path: Path | None, overrides: dict[str, tuple[str, Any]]) -> PostConfig:
-    """PostConfig from a YAML/JSON file (the whole run config with a `post:` key, or just it),
-    with command-line values applied on top. `overrides` maps a dotted key to (flag, value)."""
-    data, prefix = _read_config(path) if path is not None else ({}, "")
-    for dotted, (flag, value) in overrides.items():
-        if value is None:
-            continue
-        node = data
-        *parents, leaf = dotted.split(".")
-        for p in parents:
-            node = node.setdefault(p, {})
-            if not isinstance(node, dict):
-                raise ConfigError(f"{flag}: `{p}` in {path} is not a mapping of settings")
-        node[leaf] = value
-    try:
-        return PostConfig.model_validate(data)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = ".".join(str(x) for x in err["loc"])
-        flags = [f for d, (f, v) in overrides.items() if v is not None and (loc + ".").startswith(d + ".")]
-        value = err.get("input")
-        got = f" (got {value!r})" if isinstance(value, str | int | float | bool) else ""
-        where = f"{flags[0]}: " if flags else f"{path}: {prefix}" if path is not None else "post config: "
-        raise ConfigError(f"{where}{first_error(exc)}{got}") from None
 
 
 def _bench_files(specs: list[str] | None) -> list[dict[str, Any]] | None:
@@ -153,7 +106,7 @@ def clean_cmd(
 ) -> None:
     """Filter, deduplicate and decontaminate pairs: writes clean.jsonl, removed.jsonl (with
     the reason and what each removed pair matched) and report.json."""
-    cfg = load_config(
+    cfg = load_post_config(
         config,
         {
             **_field_overrides(instruction_field, response_field, input_field, id_field),
@@ -212,7 +165,7 @@ def export_cmd(
 ) -> None:
     """Write trainer formats (JSONL/Parquet: messages, ShareGPT, Alpaca), an optional
     train/test split, a `datasets` dataset on disk and a dataset card (README.md)."""
-    cfg = load_config(
+    cfg = load_post_config(
         config,
         {
             **_field_overrides(instruction_field, response_field, input_field, id_field),

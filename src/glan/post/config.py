@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from glan.errors import ConfigError
+from glan.yamlio import line_of
 
 FILTER_NAMES = (
     "empty_response",
@@ -167,3 +170,36 @@ class PostConfig(_Model):
     split: SplitConfig = Field(default_factory=SplitConfig)
     export: ExportConfig = Field(default_factory=ExportConfig)
     batch_size: int = Field(default=2048, ge=1, le=1_000_000)
+
+
+def load_post_config(path: Path | None, flags: dict[str, tuple[str, Any]]) -> PostConfig:
+    """PostConfig from a YAML/JSON file (a whole run config with a `post:` key, or the post
+    settings alone), with command-line values on top: `flags` maps a dotted setting to (the
+    flag, its value; None: not given). Read, overridden and worded as the run config is
+    (glan.config): every problem is one line naming the flag, or the file and line, then the
+    setting and its value."""
+    from glan.config import located, post_problem, read_config_file, set_setting
+
+    whole, tree = read_config_file(path) if path is not None else ({}, None)
+    prefix: tuple[str, ...] = ("post",) if "post" in whole else ()
+    if prefix and whole["post"] is None:
+        whole["post"] = {}
+    if prefix and not isinstance(whole["post"], dict):
+        kind = type(whole["post"]).__name__
+        raise ConfigError(
+            f"{path}:{line_of(tree, prefix) or 1}: `post:` must be a mapping of settings, got {kind}"
+        )
+    given = []
+    for dotted, (flag, value) in flags.items():
+        if value is not None:
+            keys = (*prefix, *dotted.split("."))
+            set_setting(whole, keys, value, flag)
+            given.append((keys, flag))
+    data = whole["post"] if prefix else whole
+    try:
+        return PostConfig.model_validate(data)
+    except ValidationError as e:
+        loc, problem = post_problem(e, data)
+        if not prefix:  # the post settings alone: no `post:` level above them
+            loc, problem = loc[1:], problem.removeprefix("post.")
+        raise located(loc, problem, path, tree, given) from None
