@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
+from pydantic import BaseModel, ConfigDict, Field
 
 
 def lineage_id(*parts: object) -> str:
@@ -72,6 +72,11 @@ class Syllabus(Lineage):
 Difficulty = Literal["basic", "challenging"]
 
 
+def _unset() -> Any:
+    """An optional field that a record without it leaves out of its line (no `null`)."""
+    return Field(default=None, exclude_if=lambda v: v is None)
+
+
 class Question(Lineage):
     syllabus_id: str
     subject: str
@@ -104,43 +109,26 @@ class InstructionPair(Record):
     Fields keep their order of old (new ones last), so files stay comparable line by line.
     """
 
-    field: str | None = None
-    sub_field: str | None = None
-    discipline: str | None = None
-    question_id: str | None = None
+    field: str | None = _unset()
+    sub_field: str | None = _unset()
+    discipline: str | None = _unset()
+    question_id: str | None = _unset()
     instruction: str
     response: str
     finish_reason: str | None = None
-    subject: str | None = None
-    level: str | None = None
-    difficulty: Difficulty | None = None
-    sessions: list[int] | None = None
-    concepts: list[str] | None = None
-    question_model: str | None = None
-    question_sampling: dict[str, Any] | None = None
-    answer_model: str | None = None
-    answer_sampling: dict[str, Any] | None = None
+    subject: str | None = _unset()
+    level: str | None = _unset()
+    difficulty: Difficulty | None = _unset()
+    sessions: list[int] | None = _unset()
+    concepts: list[str] | None = _unset()
+    question_model: str | None = _unset()
+    question_sampling: dict[str, Any] | None = _unset()
+    answer_model: str | None = _unset()
+    answer_sampling: dict[str, Any] | None = _unset()
     method: str | None = None
     recipe: str | None = None
     steps: list[str] = Field(default_factory=list)
-    messages: list[Turn] | None = None
-
-    @model_serializer(mode="wrap")
-    def _without_unset_lineage(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        # a GLAN pair has all of these (its lines stay as they were); another method's pair,
-        # or a single-turn pair's `messages`, leaves them out instead of writing nulls
-        data: dict[str, Any] = handler(self)
-        for key in _LEFT_OUT_WHEN_NONE:
-            if data.get(key, 0) is None:
-                del data[key]
-        return data
-
-
-_LEFT_OUT_WHEN_NONE = [
-    k
-    for k in InstructionPair.model_fields
-    if k not in ("id", "instruction", "response", "finish_reason", "method", "recipe", "steps")
-]
+    messages: list[Turn] | None = _unset()
 
 
 class Failure(BaseModel):
