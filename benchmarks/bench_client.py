@@ -140,14 +140,14 @@ async def openai_sdk(url: str, n: int, concurrency: int) -> None:
 
 
 async def glan_path(url: str, n: int, concurrency: int) -> None:
-    """What `glan answers` does (pipeline._stage_to_file): questions streamed in, the
+    """What `glan answers` does (glan.steps, the local executor): questions streamed in, the
     response cache, the OpenAI-compatible backend, AnswerStage's parse, JSONL out."""
     from glan.config import AnswersConfig
+    from glan.exec import LocalExecutor, run_stage
     from glan.llm.cache import ResponseCache
     from glan.llm.client import LLMClient
     from glan.llm.openai_compat import OpenAICompatBackend
     from glan.records import Question, lineage_id
-    from glan.runner import run_stage
     from glan.stages.answers import AnswerStage
     from glan.store import JsonlWriter
 
@@ -183,9 +183,11 @@ async def glan_path(url: str, n: int, concurrency: int) -> None:
                 JsonlWriter(run / "answers.jsonl") as out,
                 JsonlWriter(run / "failures" / "answers.jsonl") as failures,
             ):
+                drive = LocalExecutor().driver(client)
                 result = await run_stage(
-                    stage, questions(), client, out.write, failures.write, concurrency=concurrency
-                )
+                    stage, questions(), drive, out.write, failures.write,
+                    answered=client.cached, concurrency=concurrency,
+                )  # fmt: skip
         finally:
             await client.aclose()
             cache.close()

@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 
 from glan.config import load_config
-from glan.pipeline import Pipeline
 from glan.records import Subject
+from glan.session import Session
 from glan.store import read_jsonl
 
 DISCIPLINES = ["Physics", "European history", "Economics"]
@@ -35,12 +35,9 @@ async def run(mode: str, model: str, samples: int, run_dir: Path) -> dict[str, f
             "subjects.max_tokens=800",
         ],
     )
-    pipe = Pipeline(cfg, show_progress=False)
     t0 = time.perf_counter()
-    try:
-        report = await pipe.run_steps(("disciplines", "subjects"))
-    finally:
-        await pipe.aclose()
+    async with Session(cfg) as session:
+        report = await session.run_steps(("disciplines", "subjects"))
     subjects = list(read_jsonl(run_dir / "subjects.jsonl", Subject))
     steps = [v for k, v in report.items() if k in ("subject_drafts", "subject_samples")]
     return {

@@ -16,8 +16,10 @@ from typer.testing import CliRunner
 
 from glan.batch_step import export_step, import_files, submit_step
 from glan.cli import app
+from glan.cli_progress import RichEvents
 from glan.config import RunConfig, load_config
 from glan.errors import ConfigError
+from glan.events import Events
 from glan.llm.base import ChatRequest
 from glan.llm.batch_files import BatchWriter, import_results
 from glan.llm.cache import ResponseCache
@@ -135,7 +137,7 @@ def test_submit_polls_imports_and_resumes_without_paying_twice(
     n = len(list(read_jsonl(cfg.run_dir / "questions.jsonl", Question)))
     server.reset()
     server.fail_next = 2  # two requests fail inside the first batch: a second round sends them
-    console = Console(file=open(tmp_path / "log.txt", "w"))  # noqa: SIM115
+    console = RichEvents(Console(file=open(tmp_path / "log.txt", "w")), show_progress=False)  # noqa: SIM115
 
     # the first try is stopped while it waits for its batch
     import glan.batch_step as bs
@@ -169,7 +171,7 @@ def test_submit_polls_imports_and_resumes_without_paying_twice(
 def test_submit_needs_an_http_endpoint(tmp_path: Path) -> None:
     cfg = load_config(None, [f"run_dir={tmp_path}"])
     with pytest.raises(ConfigError, match="Batch API"):
-        asyncio.run(submit_step(cfg, "answers", Console(), poll_s=0))
+        asyncio.run(submit_step(cfg, "answers", Events(), poll_s=0))
 
 
 def test_bad_result_files_are_one_line_errors(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from glan.cli import app
 from glan.config import PriceConfig, RunConfig
 from glan.estimate import estimate
 from tests.fakes import FakeBackend
-from tests.test_pipeline import run
+from tests.helpers import run
 
 
 def by_stage(cfg: RunConfig) -> dict:

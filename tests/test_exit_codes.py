@@ -17,7 +17,7 @@ from glan.errors import FatalBackendError, TransientBackendError
 from glan.llm.base import ChatRequest
 from glan.llm.openai_compat import OpenAICompatBackend
 from glan.recipes.glan import GLAN
-from glan.runner import incomplete
+from glan.steps import incomplete
 from glan.store import RunDir
 from tests.http_fakes import FakeOpenAIServer
 

@@ -1,27 +1,17 @@
 """The whole pipeline through the real in-process llama.cpp on the 0.5B model pack."""
 
-import asyncio
 from pathlib import Path
 
 import pytest
 
 from glan.config import load_config
-from glan.pipeline import Pipeline
 from glan.records import InstructionPair
 from glan.store import read_jsonl
 
 pytestmark = pytest.mark.slow
 
 
-def run(cfg):
-    async def go():
-        pipe = Pipeline(cfg, show_progress=False)
-        try:
-            return await pipe.run_steps()
-        finally:
-            await pipe.aclose()
-
-    return asyncio.run(go())
+from tests.helpers import run  # noqa: E402
 
 
 def test_real_model_end_to_end(tmp_path: Path) -> None:

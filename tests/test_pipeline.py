@@ -1,25 +1,13 @@
-import asyncio
 from pathlib import Path
 
 import orjson
 import pytest
 
 from glan.config import RunConfig
-from glan.pipeline import Pipeline
 from glan.records import InstructionPair, Question, Subject, Syllabus
 from glan.store import read_jsonl
 from tests.fakes import FakeBackend, Killed
-
-
-def run(cfg: RunConfig, backend: FakeBackend, steps=None) -> dict:
-    async def go():
-        pipe = Pipeline(cfg, backend_factory=lambda _llm: backend, show_progress=False)
-        try:
-            return await pipe.run_steps(steps)
-        finally:
-            await pipe.aclose()
-
-    return asyncio.run(go())
+from tests.helpers import run  # noqa: E402
 
 
 def outputs(run_dir: Path) -> dict[str, bytes]:
@@ -168,7 +156,7 @@ class EmptyAnswers(FakeBackend):
 
 def test_no_pairs_skips_clean_and_the_run_is_incomplete(small_config: RunConfig) -> None:
     from glan.recipes.glan import GLAN
-    from glan.runner import incomplete
+    from glan.steps import incomplete
     from glan.store import RunDir
 
     small_config.post = {"decontam": {"enabled": False}}

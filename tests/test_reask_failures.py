@@ -17,10 +17,10 @@ from glan.cli import app
 from glan.config import RunConfig
 from glan.llm import openai_compat
 from glan.llm.base import ChatRequest
-from glan.pipeline import Pipeline
 from glan.records import Failure
 from glan.store import read_jsonl
 from tests.fakes import FakeBackend
+from tests.helpers import run as run_steps
 
 STEPS = ("disciplines", "subjects")
 FILES = ("subject_samples.jsonl", "subjects.jsonl", "failures/subject_samples.jsonl")
@@ -35,14 +35,7 @@ def cfg(small_config: RunConfig) -> RunConfig:
 
 
 def run(cfg: RunConfig, backend: FakeBackend) -> dict:
-    async def go() -> dict:
-        pipe = Pipeline(cfg, backend_factory=lambda _llm: backend, show_progress=False)
-        try:
-            return await pipe.run_steps(STEPS)
-        finally:
-            await pipe.aclose()
-
-    return asyncio.run(go())
+    return run_steps(cfg, backend, STEPS)
 
 
 def files(cfg: RunConfig) -> dict[str, bytes]:

@@ -27,8 +27,8 @@ from glan.llm.cache import ResponseCache
 from glan.recipes.glan import GLAN
 from glan.store import RunDir
 from tests.fakes import FakeBackend
+from tests.helpers import run
 from tests.http_fakes import FakeOpenAIServer
-from tests.test_pipeline import run
 from tests.test_resume_kill import glan_command
 
 GEN = tuple(GLAN.commands_help)
@@ -288,17 +288,14 @@ def test_a_failed_commit_stops_the_run(small_config: RunConfig, monkeypatch: pyt
 
     async def go() -> None:
         asyncio.get_running_loop().set_exception_handler(lambda _loop, ctx: errors.append(ctx))
-        from glan.pipeline import Pipeline
+        from glan.session import Session
 
         fake = FakeBackend()
-        pipe = Pipeline(small_config, backend_factory=lambda _llm: fake, show_progress=False)
-        try:
+        async with Session(small_config, backend_factory=lambda _llm: fake) as session:
             with pytest.raises(
                 GlanError, match=r"cache\.sqlite: cannot save LLM answers \(database or disk is full\)"
             ):
-                await pipe.run_steps(GEN)
-        finally:
-            await pipe.aclose()
+                await session.run_steps(GEN)
         assert len(fake.calls) < 20  # it stopped: not the whole run (over 100 calls)
 
     asyncio.run(go())

@@ -4,7 +4,6 @@ and cost accounting reach the manifest, and a hopeless run stops early."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,10 +13,10 @@ import pytest
 from glan.config import RunConfig, load_config
 from glan.errors import TooManyFailures
 from glan.llm.client import FailureBreaker
-from glan.pipeline import Pipeline
 from glan.recipes.glan import GLAN
 from glan.records import Failure, InstructionPair, Question
 from glan.store import read_jsonl
+from tests.helpers import run as run_steps
 from tests.http_fakes import FakeOpenAIServer
 from tests.test_rate_limits import most_in_window
 
@@ -52,14 +51,7 @@ def config(tmp_path: Path, base_url: str, *sets: str) -> RunConfig:
 
 
 def run(cfg: RunConfig, steps: tuple[str, ...] = GEN_STEPS) -> dict:
-    async def go() -> dict:
-        pipe = Pipeline(cfg, show_progress=False)
-        try:
-            return await pipe.run_steps(steps)
-        finally:
-            await pipe.aclose()
-
-    return asyncio.run(go())
+    return run_steps(cfg, None, steps)
 
 
 def test_misbehaving_server_run_completes_within_rate_limit(tmp_path: Path, server: FakeOpenAIServer) -> None:

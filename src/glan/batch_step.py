@@ -1,8 +1,8 @@
-"""A pipeline step through batch files instead of live calls.
+"""A step through batch files instead of live calls.
 
-`export_step` runs the step with a backend that answers nothing: every call that is not
-cached yet (re-asks of cached replies that fail validation included) is written to Batch API
-request files, and the step's own file is left unwritten. Results come back with
+`export_step` runs the step with the batch executor (glan.exec.batch): every call that is
+not cached yet (re-asks of cached replies that fail validation included) is written to Batch
+API request files, and the step's own file is left unwritten. Results come back with
 `import_results`; the next export holds only what is still missing. `submit_step` does the
 rounds against an endpoint with the Batch API (upload, create, poll, download, import) and,
 once every call is answered, runs the step from the cache. Its state file lets a restarted
@@ -18,15 +18,17 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from rich.console import Console
 
 from glan.config import LLMConfig, RunConfig, Sampling
 from glan.errors import BackendError, ConfigError, GlanError, StepDeferred
+from glan.events import Events
+from glan.exec import BatchExecutor
 from glan.llm.batch_api import FINAL, BatchAPI
-from glan.llm.batch_files import BatchWriter, CollectingBackend, ImportReport, import_results
+from glan.llm.batch_files import BatchWriter, ImportReport, import_results
 from glan.llm.cache import SPEND, ResponseCache, Spend
-from glan.pipeline import Pipeline
+from glan.manifest import write_manifest
 from glan.recipes import recipe_of
+from glan.session import Session
 from glan.store import RunDir, write_json_atomic
 
 
@@ -55,16 +57,13 @@ async def export_step(cfg: RunConfig, step: str, folder: Path | None = None) -> 
     step_sampling(cfg, step)
     with RunDir(cfg.run_dir).lock():
         writer = BatchWriter(folder or batch_folder(cfg), f"{step}-{time.strftime('%Y%m%dT%H%M%S')}")
-        pipe = Pipeline(
-            cfg, backend_factory=lambda _llm: CollectingBackend(writer), show_progress=False, record=False
-        )
         try:
-            await pipe.run_steps((step,))
+            async with Session(cfg, executor=BatchExecutor(writer), record=False) as session:
+                await session.run_steps((step,))
         except StepDeferred:
             pass
         finally:
             files = writer.close()
-            await pipe.aclose()
     return files
 
 
@@ -83,7 +82,7 @@ def import_files(cfg: RunConfig, files: list[Path]) -> ImportReport:
             SPEND.reset(spend)
             cache.close()
         if report.imported:
-            Pipeline(cfg, show_progress=False).write_manifest()
+            write_manifest(Session(cfg))
     return report
 
 
@@ -110,7 +109,7 @@ class BatchState:
 async def submit_step(
     cfg: RunConfig,
     step: str,
-    console: Console,
+    events: Events,
     *,
     poll_s: float = 30.0,
     max_rounds: int = 10,
@@ -120,11 +119,11 @@ async def submit_step(
     if llm.backend != "openai" or not llm.base_url:
         raise ConfigError("batch submit needs an endpoint with the Batch API (llm.backend: openai, base_url)")
     with RunDir(cfg.run_dir).lock():  # held through the polls: no other command writes meanwhile
-        return await _submit_rounds(cfg, step, llm, console, poll_s, max_rounds)
+        return await _submit_rounds(cfg, step, llm, events, poll_s, max_rounds)
 
 
 async def _submit_rounds(
-    cfg: RunConfig, step: str, llm: LLMConfig, console: Console, poll_s: float, max_rounds: int
+    cfg: RunConfig, step: str, llm: LLMConfig, events: Events, poll_s: float, max_rounds: int
 ) -> dict[str, Any]:
     base = llm.base_url if isinstance(llm.base_url, str) else llm.base_url[0]
     api = BatchAPI(base, os.environ.get(llm.api_key_env) if llm.api_key_env else None, llm.timeout_s)
@@ -134,7 +133,7 @@ async def _submit_rounds(
         for _ in range(max_rounds + 1):
             for b in state.pending():  # first what was submitted before (by an earlier run too)
                 try:
-                    await _finish(api, b, cfg, folder, console, poll_s)
+                    await _finish(api, b, cfg, folder, events, poll_s)
                 finally:
                     state.save()
             files = await export_step(cfg, step, folder)
@@ -147,20 +146,17 @@ async def _submit_rounds(
                     {"id": batch["id"], "step": step, "file": str(f), "input_file_id": file_id}
                 )
                 state.save()
-                console.print(f"submitted {f.name} as {batch['id']}", markup=False, highlight=False)
+                events.note(f"submitted {f.name} as {batch['id']}")
         else:
             raise GlanError(f"{step}: calls unanswered after {max_rounds} batch rounds (see {state.path})")
     finally:
         await api.aclose()
-    pipe = Pipeline(cfg, console=console, show_progress=False)
-    try:
-        return await pipe.run_steps((step,))
-    finally:
-        await pipe.aclose()
+    async with Session(cfg, events=events) as session:
+        return await session.run_steps((step,))
 
 
 async def _finish(
-    api: BatchAPI, b: dict[str, Any], cfg: RunConfig, folder: Path, console: Console, poll_s: float
+    api: BatchAPI, b: dict[str, Any], cfg: RunConfig, folder: Path, events: Events, poll_s: float
 ) -> None:
     """Poll one batch until it ends, then import its output and error files."""
     while True:
@@ -169,11 +165,7 @@ async def _finish(
         if status in FINAL:
             break
         counts = info.get("request_counts") or {}
-        console.print(
-            f"{b['id']}: {status} ({counts.get('completed', 0)}/{counts.get('total', '?')} done)",
-            markup=False,  # the id and status are the server's text
-            highlight=False,
-        )
+        events.note(f"{b['id']}: {status} ({counts.get('completed', 0)}/{counts.get('total', '?')} done)")
         await wait(poll_s)
     if status == "failed":
         errors = (info.get("errors") or {}).get("data") or [{}]
@@ -185,8 +177,4 @@ async def _finish(
             files.append(await api.download(info[kind], folder / f"{b['id']}-{kind.split('_')[0]}.jsonl"))
     report = import_files(cfg, files)
     b.update(imported=True, answered=report.imported, errors=sum(report.errors.values()))
-    console.print(
-        f"{b['id']}: {status}, {report.imported} answers imported, {b['errors']} errors",
-        markup=False,
-        highlight=False,
-    )
+    events.note(f"{b['id']}: {status}, {report.imported} answers imported, {b['errors']} errors")

@@ -52,7 +52,7 @@ def _require_complete(cfg: Any, report: dict[str, Any]) -> None:
     """Exit 1 (Incomplete), with no green "done", when a step left failed jobs or made nothing."""
     from glan.errors import Incomplete
     from glan.recipes import recipe_of
-    from glan.runner import incomplete
+    from glan.steps import incomplete
     from glan.store import RunDir
 
     summary = incomplete(report, RunDir(cfg.run_dir).failures, recipe_of(cfg))
@@ -69,7 +69,8 @@ def _run_steps(
     recipe: str | None = None,
 ) -> dict[str, Any]:
     """Run the recipe's steps (all, or those of the commands named) and say how it ended."""
-    from glan.pipeline import Pipeline
+    from glan.cli_progress import RichEvents
+    from glan.session import Session
 
     cfg = _config(config, sets, run_dir)
     if recipe is not None:
@@ -78,11 +79,8 @@ def _run_steps(
         cfg.recipe = get_recipe(recipe).name
 
     async def go() -> dict[str, Any]:
-        pipe = Pipeline(cfg, console=err, show_progress=not quiet)
-        try:
-            return await pipe.run_steps(names)
-        finally:
-            await pipe.aclose()
+        async with Session(cfg, events=RichEvents(err, show_progress=not quiet)) as session:
+            return await session.run_steps(names)
 
     report = asyncio.run(go())
     _require_complete(cfg, report)
@@ -166,8 +164,10 @@ def taxonomy(
 ) -> None:
     """Generate a taxonomy with the LLM (fields -> sub-fields -> disciplines), or write the
     built-in one, as YAML to review: delete, rename or add nodes, then set `taxonomy:` to it."""
+    from glan.cli_progress import RichEvents
     from glan.config import load_config
-    from glan.pipeline import Pipeline
+    from glan.recipes.glan import generate_taxonomy
+    from glan.session import Session
     from glan.store import write_text_atomic
     from glan.taxonomy import dump_taxonomy, load_taxonomy
 
@@ -179,11 +179,9 @@ def taxonomy(
             cfg = load_config(config, set_ or [])
 
             async def gen() -> Any:
-                pipe = Pipeline(cfg, console=err, show_progress=not quiet)
-                try:
-                    return await pipe.generate_taxonomy()  # holds the run dir's lock
-                finally:
-                    await pipe.aclose()
+                events = RichEvents(err, show_progress=not quiet)
+                async with Session(cfg, events=events) as session:
+                    return await generate_taxonomy(session)  # holds the run dir's lock
 
             tax = asyncio.run(gen())
         write_text_atomic(out, dump_taxonomy(tax))
@@ -264,10 +262,12 @@ def batch_submit(
     are answered, then write the step's file. Safe to stop and rerun: it waits for batches
     already submitted instead of submitting them again."""
     from glan.batch_step import submit_step
+    from glan.cli_progress import RichEvents
 
     def go() -> None:
         cfg = _config(config, set_, run_dir)
-        _require_complete(cfg, asyncio.run(submit_step(cfg, step, err, poll_s=poll, max_rounds=rounds)))
+        events = RichEvents(err, show_progress=False)
+        _require_complete(cfg, asyncio.run(submit_step(cfg, step, events, poll_s=poll, max_rounds=rounds)))
         say(f"done: {step}", "green")
 
     guard(go)

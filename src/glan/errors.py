@@ -49,10 +49,6 @@ class TooManyFailures(GlanError):
     model, key, a server that is down) must be fixed first."""
 
 
-class Deferred(GlanError):
-    """A call held back for a batch file instead of being sent: it has no answer yet."""
-
-
 class StepDeferred(GlanError):
     """A step could not finish: some of its calls were written to batch files instead."""
 

@@ -134,7 +134,7 @@ class InstructionPair(Record):
 class Failure(BaseModel):
     """A request that never produced a valid record: kept with its raw text, never dropped.
     `request_key` is the key of the job's first request; `attempt` the rerun attempt that
-    failed (0: asked on a first run), from which a rerun asks the next (glan.runner)."""
+    failed (0: asked on a first run), from which a rerun asks the next (glan.exec.jobs)."""
 
     stage: str
     input_id: str

@@ -6,7 +6,14 @@ from glan.post.config import PostConfig
 
 
 def test_public_names():
-    assert glan.post.__all__ == ["PostConfig", "clean", "clean_and_export", "export", "preflight"]
+    assert glan.post.__all__ == [
+        "PostConfig",
+        "clean",
+        "clean_and_export",
+        "export",
+        "post_config",
+        "preflight",
+    ]
 
 
 def test_config_defaults_and_strictness():

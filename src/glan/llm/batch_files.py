@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from glan.errors import ConfigError, Deferred
+from glan.errors import ConfigError
 from glan.llm.base import ChatRequest, ChatResponse
 from glan.llm.cache import ResponseCache
 
@@ -83,23 +83,6 @@ class BatchWriter:
     def close(self) -> list[Path]:
         self._close_file()
         return self.files
-
-
-class CollectingBackend:
-    """A backend that answers nothing: each call it gets (a cache miss) is written to a
-    batch file and the job is deferred."""
-
-    name = "batch"
-
-    def __init__(self, writer: BatchWriter) -> None:
-        self.writer = writer
-
-    async def chat(self, request: ChatRequest) -> ChatResponse:
-        self.writer.add(request)
-        raise Deferred("written to a batch file")
-
-    async def aclose(self) -> None:
-        return None
 
 
 @dataclass

@@ -47,6 +47,22 @@ def build_steps(cfg: PostConfig, index: DecontamIndex | None = None) -> list[Ste
     return steps
 
 
+def post_config(section: dict[str, Any] | None) -> PostConfig | None:
+    """The `post:` section of a run config, validated and preflighted (None: no section)."""
+    if section is None:
+        return None
+    from pydantic import ValidationError
+
+    from glan.errors import first_error
+
+    try:
+        cfg = PostConfig.model_validate(section)
+    except ValidationError as e:
+        raise ConfigError(f"post.{first_error(e)}") from None
+    preflight(cfg)
+    return cfg
+
+
 def preflight(cfg: PostConfig) -> None:
     """Fail early (ConfigError) if a configured benchmark or extra is missing or unreadable:
     call it before a long generation run, not after."""

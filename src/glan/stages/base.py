@@ -1,7 +1,8 @@
-"""The shape of every LLM stage: jobs(item) builds requests, parse(job, response) validates.
+"""The shape of every LLM stage: jobs(item) builds requests, parse(job, response) validates
+(or asks a follow-up), reask(...) words the re-ask after a reply that failed to parse.
 
-A stage never talks to a backend or to disk; the runner does (cache, retries, re-asks,
-writing). `combine` merges the records of one input item's jobs (default: concatenate).
+A stage never talks to a backend or to disk; an executor does (cache, retries, writing).
+`combine` merges the records of one input item's jobs (default: concatenate).
 """
 
 from __future__ import annotations
@@ -16,6 +17,20 @@ from pydantic import BaseModel, ValidationError
 from glan.errors import ParseError, first_error
 from glan.llm.base import ChatRequest, ChatResponse
 from glan.records import Record, lineage_id
+
+REASK = (
+    "Your reply could not be used: {error}. Reply again with the complete answer, "
+    "fixing that problem, in the requested format only."
+)
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    """What `parse` returns when the job needs another call before it has its records (a
+    second step of a multi-call job); `context` is added to the job's for the next parse."""
+
+    request: ChatRequest
+    context: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -40,8 +55,17 @@ class Stage:
     def jobs(self, item: Any) -> Iterable[Job]:
         raise NotImplementedError
 
-    def parse(self, job: Job, response: ChatResponse) -> list[Record]:
+    def parse(self, job: Job, response: ChatResponse) -> list[Record] | FollowUp:
         raise NotImplementedError
+
+    def reask(self, request: ChatRequest, response: ChatResponse, error: Exception) -> ChatRequest:
+        """The request that asks again after `response` failed to parse with `error`."""
+        messages = [
+            *request.messages,
+            {"role": "assistant", "content": response.text},
+            {"role": "user", "content": REASK.format(error=error)},
+        ]
+        return request.model_copy(update={"messages": messages})
 
     def combine(self, item: Any, records: list[Record]) -> Iterator[Record]:
         yield from records

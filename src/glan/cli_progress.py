@@ -1,0 +1,56 @@
+"""The CLI's view of a run: rich progress bars and notes, subscribed to glan.events."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+
+from glan.events import Events, StageProgress
+
+
+def _count(n: float) -> str:
+    return f"{n / 1e6:.1f}M" if n >= 1e6 else f"{n / 1e3:.1f}k" if n >= 1e3 else f"{n:.0f}"
+
+
+def describe(p: StageProgress) -> str:
+    """'calls 12 cached 3 tokens 4.1k>1.2k $0.0042' for a step so far."""
+    info = f"calls {p.calls} cached {p.cached} tokens {_count(p.prompt_tokens)}>{_count(p.completion_tokens)}"
+    return info if p.cost_usd is None else f"{info} ${p.cost_usd:.4f}"
+
+
+class RichEvents(Events):
+    """A progress bar per map step (none with `show_progress=False`), notes on `console`."""
+
+    def __init__(self, console: Console, show_progress: bool = True) -> None:
+        self.console = console
+        self.show_progress = show_progress
+        self._bars: Progress | None = None
+        self._task: TaskID | None = None
+
+    def started(self, progress: StageProgress) -> None:
+        if not self.show_progress:
+            return
+        self._bars = Progress(
+            TextColumn("[bold]{task.description:<15}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[info]}"),
+            TimeElapsedColumn(),
+            console=self.console,
+            transient=False,
+        )
+        self._bars.start()
+        self._task = self._bars.add_task(progress.stage, total=progress.total, info="")
+
+    def advanced(self, progress: StageProgress) -> None:
+        if self._bars is not None and self._task is not None:
+            self._bars.update(self._task, completed=progress.done, info=describe(progress))
+
+    def finished(self, progress: StageProgress) -> None:
+        if self._bars is not None:
+            self.advanced(progress)
+            self._bars.stop()
+            self._bars = self._task = None
+
+    def note(self, text: str, style: str | None = None) -> None:
+        self.console.print(text, style=style, markup=False, highlight=False)

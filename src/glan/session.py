@@ -1,0 +1,171 @@
+"""A session on one run directory: the response cache and an LLM client per model, opened
+once and closed with `async with`; the report of what this invocation did; and a stage run
+over records through the session's executor, with progress and usage as events."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import asdict
+from typing import Any
+
+from glan.config import LLMConfig, RunConfig
+from glan.events import Events, StageProgress
+from glan.exec import LocalExecutor, Reruns, StageResult, run_stage
+from glan.exec.stream import Driver
+from glan.llm.base import Backend
+from glan.llm.cache import SPEND, ResponseCache, Spend
+from glan.llm.client import FailureBreaker, LLMClient
+from glan.recipes import Recipe, recipe_of
+from glan.records import Failure, Record
+from glan.stages.base import Stage
+from glan.store import RunDir
+
+USAGE_KEYS = ("calls", "prompt_tokens", "completion_tokens", "cost_usd")
+
+
+class Executor:
+    """What a session needs of an executor (glan.exec): a driver of job flows for a client."""
+
+    name: str
+
+    def driver(self, client: LLMClient) -> Driver:
+        raise NotImplementedError
+
+
+def make_backend(cfg: LLMConfig) -> Backend:
+    """Build the backend an LLMConfig names (only called on a cache miss)."""
+    from glan.llm.registry import build_backend
+
+    return build_backend(cfg)
+
+
+class Session:
+    def __init__(
+        self,
+        cfg: RunConfig,
+        *,
+        events: Events | None = None,
+        backend_factory: Callable[[LLMConfig], Backend] = make_backend,
+        executor: Executor | None = None,
+        record: bool = True,
+    ) -> None:
+        self.cfg = cfg
+        self.recipe: Recipe = recipe_of(cfg)
+        self.run = RunDir(cfg.run_dir)
+        self.events = events or Events()
+        self.executor = executor or LocalExecutor()
+        self.record = record  # write the manifest (not when only collecting batch requests)
+        self._factory = backend_factory
+        self._cache: ResponseCache | None = None
+        self._clients: dict[str, LLMClient] = {}
+        self.report: dict[str, Any] = {}
+        self.post_cfg: Any = None  # the validated `post:` section, when a post step runs
+
+    async def __aenter__(self) -> Session:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    @property
+    def cache(self) -> ResponseCache:
+        if self._cache is None:
+            self._cache = ResponseCache(self.run.cache)
+        return self._cache
+
+    @property
+    def opened_cache(self) -> ResponseCache | None:
+        return self._cache
+
+    def client(self, llm: LLMConfig) -> LLMClient:
+        key = llm.model_dump_json()
+        if key not in self._clients:
+            self._clients[key] = LLMClient(
+                self.cache,
+                lambda: self._factory(llm),
+                max_retries=llm.max_retries,
+                price=self.cfg.price_for(llm.model),
+                breaker=FailureBreaker(llm.max_failure_rate),
+            )
+        return self._clients[key]
+
+    async def aclose(self) -> None:
+        for c in self._clients.values():
+            await c.aclose()
+        if self._cache is not None:
+            self._cache.close()
+
+    async def run_steps(self, names: list[str] | tuple[str, ...] | None = None) -> dict[str, Any]:
+        """Run the recipe's steps (all, or those of the commands or steps named)."""
+        from glan.steps import run_steps
+
+        return await run_steps(self, names)
+
+    async def run_stage(
+        self,
+        stage: Stage,
+        items: Iterable[Record],
+        total: int,
+        llm: LLMConfig,
+        emit: Callable[[Record], None],
+        fail: Callable[[Failure], None] | None = None,
+        reruns: Reruns | None = None,
+    ) -> StageResult:
+        """`stage` over `items` through the executor; the report gets the stage's counts and
+        usage, the events its progress."""
+        client = self.client(llm)
+        before = asdict(client.stats)
+        failures: list[Failure] = []
+        progress = StageProgress(stage.name, total)
+
+        def tick() -> None:
+            s = client.stats
+            progress.done += 1
+            progress.calls = s.calls - before["calls"]
+            progress.cached = s.cache_hits - before["cache_hits"]
+            progress.prompt_tokens = s.prompt_tokens - before["prompt_tokens"]
+            progress.completion_tokens = s.completion_tokens - before["completion_tokens"]
+            if client.price is not None:
+                progress.cost_usd = s.cost_usd - before["cost_usd"]
+            self.events.advanced(progress)
+
+        # the responses this stage stores are charged to it in the cache (usage survives kill -9)
+        spend = SPEND.set(Spend(stage.name, llm.model, self.cfg.price_for))
+        self.events.started(progress)
+        try:
+            result = await run_stage(
+                stage,
+                items,
+                self.executor.driver(client),
+                emit,
+                fail or failures.append,
+                answered=client.cached,
+                concurrency=llm.concurrency,
+                max_reasks=self.cfg.max_reasks,
+                on_job_done=tick,
+                reruns=reruns,
+            )
+        finally:
+            SPEND.reset(spend)
+            self.events.finished(progress)
+        if result.jobs and result.failures == result.jobs:
+            client.breaker.stop_if_all_failed()  # fewer jobs than the breaker's first calls
+        self._account(stage.name, llm.model, result, before, asdict(client.stats))
+        if result.failures:
+            self.events.note(
+                f"{stage.name}: {result.failures} failed jobs recorded in {self.run.failures(stage.name)}",
+                "yellow",
+            )
+        return result
+
+    def _account(
+        self, name: str, model: str, result: StageResult, before: dict[str, Any], after: dict[str, Any]
+    ) -> None:
+        entry = self.report.setdefault(name, {})
+        for k, v in asdict(result).items():
+            entry[k] = entry.get(k, 0) + v
+        for k in after:
+            entry[k] = round(entry.get(k, 0) + after[k] - before[k], 6)
+        spent = entry.setdefault("models", {}).setdefault(model, {})
+        for k in USAGE_KEYS:
+            spent[k] = round(spent.get(k, 0) + after[k] - before[k], 6)
