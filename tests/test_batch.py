@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from glan.batch_step import export_step, import_files, submit_step
 from glan.cli import app
-from glan.cli_progress import RichEvents
+from glan.cli.progress import RichEvents
 from glan.config import RunConfig, load_config
 from glan.errors import ConfigError
 from glan.events import Events

@@ -5,7 +5,7 @@ from pydantic import ValidationError
 
 class GlanError(Exception):
     """Base of every error glan raises on purpose; the CLI prints it as one line and exits
-    with `exit_code` (see glan.guard)."""
+    with `exit_code` (see glan.cli.guard)."""
 
     exit_code: int = 2
 

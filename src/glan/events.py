@@ -1,5 +1,5 @@
 """What a run tells whoever watches it. The core emits events; it never draws: the CLI's
-rich progress bars (glan.cli_progress) subscribe, a library user may pass their own."""
+rich progress bars (glan.cli.progress) subscribe, a library user may pass their own."""
 
 from __future__ import annotations
 

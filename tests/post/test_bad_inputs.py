@@ -17,7 +17,7 @@ import typer
 from conftest import make_pairs, snapshot, write_jsonl
 from typer.testing import CliRunner
 
-from glan.post.commands import register
+from glan.cli.clean import register
 
 NO_HF = ["--hf", "no"]
 

@@ -5,7 +5,7 @@ import typer
 from conftest import make_pairs, read_jsonl, write_jsonl
 from typer.testing import CliRunner
 
-from glan.post.commands import register
+from glan.cli.clean import register
 
 
 @pytest.fixture()

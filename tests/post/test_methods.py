@@ -12,8 +12,8 @@ import typer
 from conftest import make_pairs, pseudo_words, read_jsonl, write_jsonl
 from typer.testing import CliRunner
 
+from glan.cli.clean import register
 from glan.errors import ConfigError
-from glan.post.commands import register
 from glan.post.config import PostConfig
 from glan.post.io import read_pairs
 from glan.post.pipeline import clean_and_export

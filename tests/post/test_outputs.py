@@ -24,7 +24,7 @@ CFG = PostConfig.model_validate({"decontam": {"enabled": False}, "export": {"hf_
 
 @pytest.fixture()
 def app() -> typer.Typer:
-    from glan.post.commands import register
+    from glan.cli.clean import register
 
     app = typer.Typer()
     register(app)

@@ -1,7 +1,7 @@
 import typer
 
 import glan.post
-from glan.post.commands import register
+from glan.cli.clean import register
 from glan.post.config import PostConfig
 
 

@@ -10,7 +10,7 @@ import typer
 from conftest import make_pairs, pseudo_words, read_jsonl, write_jsonl
 from typer.testing import CliRunner
 
-from glan.post.commands import register
+from glan.cli.clean import register
 
 
 def templated(tmp_path: Path, n: int = 200) -> Path:

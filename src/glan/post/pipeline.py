@@ -17,7 +17,7 @@ import orjson
 
 from glan.atomic import JsonlWriter, write_atomic
 from glan.errors import ConfigError
-from glan.guard import say
+from glan.events import Events
 from glan.post import card
 from glan.post.base import Record, Removed, Step, run_steps
 from glan.post.config import FieldMap, PostConfig
@@ -82,9 +82,9 @@ def preflight(cfg: PostConfig) -> None:
         raise ConfigError("export.hf_dataset=yes needs the datasets package: pip install 'glan[hf]'")
 
 
-def _note_stale(od: OutputDir) -> None:
+def _note_stale(od: OutputDir, events: Events) -> None:
     if od.stale:
-        say(f"removed {', '.join(od.stale)} from {od.out}: earlier outputs this run does not write")
+        events.note(f"removed {', '.join(od.stale)} from {od.out}: earlier outputs this run does not write")
 
 
 def _inputs(pairs: Path, cfg: PostConfig) -> list[Path]:
@@ -144,9 +144,11 @@ def _clean_into(stage: Path, pairs: Path, out: Path, cfg: PostConfig, steps: lis
     return report
 
 
-def clean(pairs_path: Path, out_dir: Path, cfg: PostConfig) -> dict[str, Any]:
+def clean(pairs_path: Path, out_dir: Path, cfg: PostConfig, events: Events | None = None) -> dict[str, Any]:
     """Filters, dedups and decontaminates; writes clean.jsonl, removed.jsonl (with reasons) and
-    report.json, replacing every output of an earlier clean or export in `out_dir`."""
+    report.json, replacing every output of an earlier clean or export in `out_dir`. Warnings
+    and notes go to `events` (plain stderr by default)."""
+    events = events or Events()
     pairs_path, out_dir = Path(pairs_path), Path(out_dir)
     inputs = _inputs(pairs_path, cfg)
     check_pairs(pairs_path, cfg.fields)
@@ -159,8 +161,8 @@ def clean(pairs_path: Path, out_dir: Path, cfg: PostConfig) -> dict[str, Any]:
         report = _clean_into(stage, pairs_path, out_dir, cfg, steps, t0)
         full = {"clean": report, "config": cfg.model_dump(mode="json"), "outputs": od.names()}
         _write_json(stage / REPORT_FILE, full)
-    _note_stale(od)
-    warn(report["warnings"])
+    _note_stale(od, events)
+    warn(report["warnings"], events)
     return report
 
 
@@ -171,6 +173,7 @@ def _export_into(
     fields: FieldMap,
     want_hf: bool,
     clean_report: dict[str, Any],
+    events: Events,
 ) -> dict[str, Any]:
     """Writes the formats, the `datasets` dataset and README.md into `stage`."""
     ecfg = cfg.export
@@ -195,7 +198,7 @@ def _export_into(
             w.close(ok)
     note = fallback_note(cfg.split, sum(stats.splits.values()), stats.missing)
     if note:
-        say(note)
+        events.note(note)
     files: dict[str, dict[str, dict[str, str]]] = {}
     for (f, s), w in writers.items():
         files.setdefault(f, {})[s] = {k: str(p.relative_to(stage)) for k, p in w.paths.items()}
@@ -234,13 +237,16 @@ def export(
     cfg: PostConfig,
     clean_report: dict[str, Any] | None = None,
     fields: FieldMap | None = None,
+    events: Events | None = None,
 ) -> dict[str, Any]:
     """Writes the trainer formats, the optional split, a `datasets` dataset, README.md and
     report.json, replacing every output of an earlier export in `out_dir`. Exporting a
     directory's own clean.jsonl keeps it and its removed.jsonl.
 
-    `fields` names the input's fields (cfg.fields by default; clean.jsonl uses glan's names).
+    `fields` names the input's fields (cfg.fields by default; clean.jsonl uses glan's names);
+    notes go to `events` (plain stderr by default).
     """
+    events = events or Events()
     fields = fields or cfg.fields
     clean_path, out_dir = Path(clean_path), Path(out_dir)
     check_pairs(clean_path, fields)
@@ -252,15 +258,18 @@ def export(
     clean_rep = dict(clean_report) if clean_report is not None else _clean_report_of(clean_path)
     od = OutputDir(out_dir, [clean_path], keep=(CLEAN_FILE, REMOVED_FILE) if own else ())
     with od as stage:
-        report = _export_into(stage, clean_path, cfg, fields, want_hf, clean_rep)
+        report = _export_into(stage, clean_path, cfg, fields, want_hf, clean_rep, events)
         full = {"clean": clean_rep, "export": report, "config": cfg.model_dump(mode="json")}
         _write_json(stage / REPORT_FILE, {**full, "outputs": od.names()})
-    _note_stale(od)
+    _note_stale(od, events)
     return report
 
 
-def clean_and_export(pairs_path: Path, out_dir: Path, cfg: PostConfig) -> dict[str, Any]:
+def clean_and_export(
+    pairs_path: Path, out_dir: Path, cfg: PostConfig, events: Events | None = None
+) -> dict[str, Any]:
     """Clean then export; returns the counts report, also written to out_dir/report.json."""
+    events = events or Events()
     pairs_path, out_dir = Path(pairs_path), Path(out_dir)
     inputs = _inputs(pairs_path, cfg)
     check_pairs(pairs_path, cfg.fields)
@@ -272,10 +281,10 @@ def clean_and_export(pairs_path: Path, out_dir: Path, cfg: PostConfig) -> dict[s
     od = OutputDir(out_dir, inputs)
     with od as stage:
         cleaned = _clean_into(stage, pairs_path, out_dir, cfg, steps, t0)
-        exported = _export_into(stage, stage / CLEAN_FILE, cfg, FieldMap(), want_hf, dict(cleaned))
+        exported = _export_into(stage, stage / CLEAN_FILE, cfg, FieldMap(), want_hf, dict(cleaned), events)
         exported["input"] = str(out_dir / CLEAN_FILE)
         report = {"clean": cleaned, "export": exported, "config": cfg.model_dump(mode="json")}
         _write_json(stage / REPORT_FILE, {**report, "outputs": od.names()})
-    _note_stale(od)
-    warn(cleaned["warnings"])
+    _note_stale(od, events)
+    warn(cleaned["warnings"], events)
     return report

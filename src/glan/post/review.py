@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from glan.guard import say
+from glan.events import Events
 from glan.post.base import Removed
 from glan.post.config import PostConfig
 
@@ -52,17 +52,17 @@ def unusual_removals(seen: Counter[str], removed: Removed, cfg: PostConfig) -> l
     return out
 
 
-def warn(warnings: list[dict[str, Any]]) -> None:
-    """Print each warning on stderr (user text escaped)."""
+def warn(warnings: list[dict[str, Any]], events: Events) -> None:
+    """Each warning as notes to `events` (plain text: user text in them is never markup)."""
     for w in warnings:
         reasons = ", ".join(f"{r} {n:,}" for r, n in w["top_reasons"].items())
-        say(
+        events.note(
             f"warning: {w['step']} removed {w['removed']:,} of the {w['read']:,} pairs it read "
             f"({w['share']:.0%}): {reasons}",
             "bold yellow",
         )
         shapes = "; ".join(f'"{s}" ({n:,})' for s, n in w["top_shapes"].items())
-        say(f"  most common instruction shapes: {shapes}", "yellow")
+        events.note(f"  most common instruction shapes: {shapes}", "yellow")
         for e in w["examples"]:
-            say(f"  e.g. {e!r}", "yellow")
-        say(f"  {w['hint']}", "yellow")
+            events.note(f"  e.g. {e!r}", "yellow")
+        events.note(f"  {w['hint']}", "yellow")

@@ -79,7 +79,8 @@ async def clean(session: Session) -> None:
     if session.report.get("answers", {}).get("records") == 0:  # nothing to clean: the run is
         return  # incomplete (exit 1 names the answers step), not a bad clean input (exit 2)
     pairs = session.run.stage("answers")
-    session.report["clean"] = clean_and_export(pairs, session.cfg.run_dir / "clean", session.post_cfg)
+    out = session.cfg.run_dir / "clean"
+    session.report["clean"] = clean_and_export(pairs, out, session.post_cfg, session.events)
 
 
 def _subject_stage(cfg: RunConfig) -> Stage:

@@ -7,8 +7,9 @@ from typing import Annotated, Any
 
 import typer
 
+from glan.cli.guard import err, guarded
+from glan.cli.progress import RichEvents
 from glan.errors import ConfigError, Incomplete
-from glan.guard import guarded
 from glan.post.config import load_post_config
 from glan.post.pipeline import CLEAN_FILE, REMOVED_FILE, clean, clean_and_export, export
 
@@ -36,6 +37,11 @@ def _field_overrides(
         "fields.input": ("--input-field", input_),
         "fields.id": ("--id-field", id_),
     }
+
+
+def _events() -> RichEvents:
+    """Warnings and notes on stderr, in colour."""
+    return RichEvents(err, show_progress=False)
 
 
 def _print_clean(rep: dict[str, Any]) -> None:
@@ -121,12 +127,12 @@ def clean_cmd(
         },
     )
     if and_export:
-        rep = clean_and_export(pairs, out, cfg)
+        rep = clean_and_export(pairs, out, cfg, _events())
         cleaned = rep["clean"]
         _print_clean(cleaned)
         typer.echo(f"exported {rep['export']['exported']:,} pairs to {out}")
     else:
-        cleaned = clean(pairs, out, cfg)
+        cleaned = clean(pairs, out, cfg, _events())
         _print_clean(cleaned)
         typer.echo(f"clean pairs: {out / CLEAN_FILE}")
     if cleaned["read"] and not cleaned["kept"]:  # written, but no usable data: not a success
@@ -179,7 +185,7 @@ def export_cmd(
             "split.test_per_discipline": ("--test-per-discipline", test_per_discipline),
         },
     )
-    rep = export(pairs, out, cfg)
+    rep = export(pairs, out, cfg, events=_events())
     typer.echo(f"exported {rep['exported']:,} pairs to {out} ({', '.join(cfg.export.formats)})")
     for split_name, n in sorted(rep["stats"]["splits"].items()):
         typer.echo(f"  {split_name:<6} {n:,}")

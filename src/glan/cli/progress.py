@@ -53,4 +53,5 @@ class RichEvents(Events):
             self._bars = self._task = None
 
     def note(self, text: str, style: str | None = None) -> None:
-        self.console.print(text, style=style, markup=False, highlight=False)
+        # soft_wrap: a long note (a path) stays one line for the terminal to wrap, unbroken
+        self.console.print(text, style=style, markup=False, highlight=False, soft_wrap=True)
