@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from glan.cli import app
 from glan.errors import ConfigError
 from glan.yamlio import load_yaml
+from tests.helpers import step_bytes
 
 runner = CliRunner()
 TAX = "A:\n  S:\n    - x\n"
@@ -277,13 +278,13 @@ def test_selected_markup_names_run(tmp_path: Path) -> None:
         app, ["disciplines", "-c", str(tmp_path / "c.yaml"), "--run-dir", str(tmp_path / "r"), "-q"]
     )
     assert r.exit_code == 0, r.output
-    assert "[bold]x" in (tmp_path / "r" / "disciplines.jsonl").read_text()
+    assert "[bold]x" in step_bytes(tmp_path / "r", "disciplines").decode()
 
 
 def test_disciplines_may_be_one_name(tmp_path: Path) -> None:
     r = runner.invoke(app, ["disciplines", "-s", "disciplines=Physics", "--run-dir", str(tmp_path), "-q"])
     assert r.exit_code == 0, r.output
-    assert (tmp_path / "disciplines.jsonl").read_text().count("\n") == 1
+    assert step_bytes(tmp_path, "disciplines").decode().count("\n") == 1
 
 
 @pytest.mark.parametrize(

@@ -24,8 +24,8 @@ from glan.llm.base import ChatRequest
 from glan.llm.batch_files import BatchWriter, import_results
 from glan.llm.cache import ResponseCache
 from glan.records import InstructionPair, Question
-from glan.store import read_jsonl
 from tests.batch_fakes import FakeBatchServer, process_batch_file
+from tests.helpers import step_bytes, step_done, step_records
 from tests.http_fakes import FakeOpenAIServer
 from tests.test_run_faults import run
 
@@ -72,9 +72,9 @@ def test_export_process_import_then_the_step_runs_from_the_cache(
 ) -> None:
     cfg = config(tmp_path, server.base_url)
     run(cfg, UPSTREAM)
-    n = len(list(read_jsonl(cfg.run_dir / "questions.jsonl", Question)))
+    n = len(step_records(cfg.run_dir, "questions", Question))
     files = asyncio.run(export_step(cfg, "answers"))
-    assert len(files) == 1 and not (cfg.run_dir / "answers.jsonl").exists()
+    assert len(files) == 1 and not step_done(cfg.run_dir, "answers")
     requests = lines(files[0])
     assert len(requests) == n
     for r in requests:  # the OpenAI Batch API request format, which `vllm run-batch` reads too
@@ -97,12 +97,13 @@ def test_export_process_import_then_the_step_runs_from_the_cache(
     assert asyncio.run(export_step(cfg, "answers")) == []  # nothing left: the step is written
     before = server.count
     report = run(cfg, ("answers",))
-    assert server.count == before and report["answers"]["cache_hits"] == n  # no live call
-    batch_pairs = (cfg.run_dir / "answers.jsonl").read_bytes()
+    assert server.count == before and report["answers"]["calls"] == 0  # no live call
+    assert report["answers"]["records"] == n and report["answers"]["skipped_shards"] > 0  # export wrote it
+    batch_pairs = step_bytes(cfg.run_dir, "answers")
     # the same as a run that made every call live
     live = config(tmp_path, server.base_url, "live")
     run(live, (*UPSTREAM, "answers"))
-    assert (live.run_dir / "answers.jsonl").read_bytes() == batch_pairs
+    assert step_bytes(live.run_dir, "answers") == batch_pairs
     # the import's tokens and cost, at the batch price, are in the manifest
     usage = orjson.loads((cfg.run_dir / "manifest.json").read_bytes())["usage"]["batch"]["fake"]
     assert usage["calls"] == n and usage["prompt_tokens"] > 0
@@ -134,7 +135,7 @@ def test_submit_polls_imports_and_resumes_without_paying_twice(
 ) -> None:
     cfg = config(tmp_path, server.base_url)
     run(cfg, UPSTREAM)
-    n = len(list(read_jsonl(cfg.run_dir / "questions.jsonl", Question)))
+    n = len(step_records(cfg.run_dir, "questions", Question))
     server.reset()
     server.fail_next = 2  # two requests fail inside the first batch: a second round sends them
     console = RichEvents(Console(file=open(tmp_path / "log.txt", "w")), show_progress=False)  # noqa: SIM115
@@ -161,7 +162,7 @@ def test_submit_polls_imports_and_resumes_without_paying_twice(
     assert server.count == n  # every answer paid once
     state = orjson.loads((cfg.run_dir / "batches" / "state.json").read_bytes())
     assert [b["answered"] for b in state["batches"]] == [n - 2, 2]
-    pairs = list(read_jsonl(cfg.run_dir / "answers.jsonl", InstructionPair))
+    pairs = step_records(cfg.run_dir, "answers", InstructionPair)
     assert len(pairs) == n
     for f in (cfg.run_dir).rglob("*"):
         if f.is_file() and f.suffix in (".json", ".jsonl", ".txt"):
@@ -208,7 +209,7 @@ def test_batch_round_trip_through_the_real_model(tmp_path: Path) -> None:
     with FakeOpenAIServer() as fake:
         cfg = config(tmp_path, fake.base_url, "run", "questions.per_syllabus=1", "subjects.samples=1")
         run(cfg, UPSTREAM)
-    n = len(list(read_jsonl(cfg.run_dir / "questions.jsonl", Question)))
+    n = len(step_records(cfg.run_dir, "questions", Question))
     cfg.answers.max_tokens = 48
     cfg.answers.llm = cfg.llm.model_copy(update={"model": "qwen2.5-coder-0.5b"})
     (file,) = asyncio.run(export_step(cfg, "answers"))
@@ -223,7 +224,7 @@ def test_batch_round_trip_through_the_real_model(tmp_path: Path) -> None:
         asyncio.run(llama.aclose())
     assert import_files(cfg, [results]).imported == n
     report = run(cfg, ("answers",))
-    assert report["answers"]["cache_hits"] == n and report["answers"]["calls"] == 0
-    pairs = list(read_jsonl(cfg.run_dir / "answers.jsonl", InstructionPair))
+    assert report["answers"]["cache_hits"] == n and report["answers"]["calls"] == 0  # all from the cache
+    pairs = step_records(cfg.run_dir, "answers", InstructionPair)
     assert len(pairs) == n and all(p.response.strip() for p in pairs)
     assert all(p.answer_model == "qwen2.5-coder-0.5b" for p in pairs)

@@ -37,7 +37,7 @@ def test_bad_taxonomy_names_the_line(tmp_path: Path) -> None:
 
 def test_step_without_its_input_says_which_step_to_run(tmp_path: Path) -> None:
     r = runner.invoke(app, ["syllabi", "--run-dir", str(tmp_path), "-q"])
-    assert r.exit_code == 2 and "subjects.jsonl: not found" in r.output
+    assert r.exit_code == 2 and "subjects: not found" in r.output
 
 
 def test_builtin_taxonomy_export_and_no_overwrite(tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ from glan.llm.openai_compat import OpenAICompatBackend
 from glan.recipes.glan import GLAN
 from glan.steps import incomplete
 from glan.store import RunDir
+from tests.helpers import step_bytes, step_done, step_failures
 from tests.http_fakes import FakeOpenAIServer
 
 SECRET = "sk-glan-wrong-0123456789abcdef"
@@ -73,7 +74,7 @@ def test_wrong_model_or_a_web_page_stops_at_the_first_call(
     code, out = glan_run(tmp_path, server.base_url)  # 20 jobs, 5 retries each by default
     assert code == 2 and message in one_line(out) and "stopping:" in out
     assert server.count <= 2  # what was in flight (concurrency 2): no retry, no other job
-    assert not (tmp_path / "run" / "subject_samples.jsonl").exists()
+    assert not step_done(tmp_path / "run", "subject_samples")
 
 
 @pytest.mark.parametrize(
@@ -144,40 +145,39 @@ def test_failed_jobs_exit_1_without_done_and_a_rerun_completes(
 ) -> None:
     server.misbehave("ok", "500", "ok", "500")  # two of four subject calls fail for good
     code, out = glan_run(tmp_path, server.base_url, samples=4, concurrency=1, max_retries=0)
-    failures = tmp_path / "run" / "failures" / "subject_samples.jsonl"
+    failures = f"{tmp_path / 'run' / 'subject_samples'}/*.failures.jsonl"
     line = out.splitlines()[-1]  # after the step's own note on its failures
     assert code == 1 and "done" not in out and "Traceback" not in out
     assert line == (
         f"incomplete: subjects: 2 of 4 jobs failed (see {failures}); run the same command to ask them again"
     )
-    assert len(failures.read_text().splitlines()) == 2
-    assert (tmp_path / "run" / "answers.jsonl").stat().st_size > 0  # what could be made was made
+    assert len(step_failures(tmp_path / "run", "subject_samples")) == 2
+    assert step_bytes(tmp_path / "run", "answers")  # what could be made was made
     code, out = glan_run(tmp_path, server.base_url, samples=4, concurrency=1, max_retries=0)
     assert code == 0 and "done:" in out and "incomplete" not in out
-    assert failures.read_text() == ""
+    assert step_failures(tmp_path / "run", "subject_samples") == []
 
 
 def test_incomplete_names_each_stage_and_what_a_rerun_does(tmp_path: Path) -> None:
     run = RunDir(tmp_path)
     stage = {"inputs": 4, "jobs": 8, "records": 6, "failures": 0, "given_up": 0}
-    assert incomplete({"syllabi": stage, "syllabi_wall": {"wall_s": 1.0}}, run.failures, GLAN) is None
+    assert incomplete({"syllabi": stage, "syllabi_wall": {"wall_s": 1.0}}, run.stage, GLAN) is None
     nothing = {**stage, "records": 0}  # no failure recorded, yet nothing came out of 4 inputs
     assert (
-        incomplete({"subject_samples": nothing}, run.failures, GLAN)
+        incomplete({"subject_samples": nothing}, run.stage, GLAN)
         == "incomplete: subjects: no records from 4 inputs"
     )
     failed = {**stage, "records": 5, "failures": 3, "given_up": 3}
-    summary = incomplete({"answers": failed}, run.failures, GLAN)
+    summary = incomplete({"answers": failed}, run.stage, GLAN)
     assert summary == (
         "incomplete: answers: 3 of 8 jobs failed, 3 on every attempt (max_rerun_attempts); "
         "raise max_rerun_attempts to ask them again"
     )
-    run.failures("answers").parent.mkdir()
-    run.failures("answers").write_text("{}\n")
-    summary = incomplete({"answers": {**failed, "given_up": 1}, "questions": nothing}, run.failures, GLAN)
+    run.stage("answers").mkdir()
+    summary = incomplete({"answers": {**failed, "given_up": 1}, "questions": nothing}, run.stage, GLAN)
     assert summary == (
         f"incomplete: answers: 3 of 8 jobs failed, 1 on every attempt (max_rerun_attempts) "
-        f"(see {run.failures('answers')}); questions: no records from 4 inputs; "
+        f"(see {run.stage('answers')}/*.failures.jsonl); questions: no records from 4 inputs; "
         "run the same command to ask them again"
     )
 

@@ -6,12 +6,9 @@ import pytest
 
 from glan.config import load_config
 from glan.records import InstructionPair
-from glan.store import read_jsonl
+from tests.helpers import run, step_records
 
 pytestmark = pytest.mark.slow
-
-
-from tests.helpers import run  # noqa: E402
 
 
 def test_real_model_end_to_end(tmp_path: Path) -> None:
@@ -36,7 +33,7 @@ def test_real_model_end_to_end(tmp_path: Path) -> None:
         ],
     )
     report = run(cfg)
-    pairs = list(read_jsonl(tmp_path / "answers.jsonl", InstructionPair))
+    pairs = step_records(tmp_path, "answers", InstructionPair)
     assert 1 <= len(pairs) <= 3, report
     for p in pairs:
         assert p.discipline == "Astronomy" and p.field and p.sub_field

@@ -5,9 +5,8 @@ import pytest
 
 from glan.config import RunConfig
 from glan.records import InstructionPair, Question, Subject, Syllabus
-from glan.store import read_jsonl
 from tests.fakes import FakeBackend, Killed
-from tests.helpers import run  # noqa: E402
+from tests.helpers import run, step_bytes, step_done, step_failures, step_records
 
 
 def outputs(run_dir: Path) -> dict[str, bytes]:
@@ -20,17 +19,17 @@ def outputs(run_dir: Path) -> dict[str, bytes]:
         "questions",
         "answers",
     ]
-    return {n: (run_dir / f"{n}.jsonl").read_bytes() for n in names}
+    return {n: step_bytes(run_dir, n) for n in names}
 
 
 def test_full_pipeline_lineage(small_config: RunConfig) -> None:
     fake = FakeBackend()
     report = run(small_config, fake)
     rd = small_config.run_dir
-    subjects = list(read_jsonl(rd / "subjects.jsonl", Subject))
-    syllabi = list(read_jsonl(rd / "syllabi.jsonl", Syllabus))
-    questions = list(read_jsonl(rd / "questions.jsonl", Question))
-    pairs = list(read_jsonl(rd / "answers.jsonl", InstructionPair))
+    subjects = step_records(rd, "subjects", Subject)
+    syllabi = step_records(rd, "syllabi", Syllabus)
+    questions = step_records(rd, "questions", Question)
+    pairs = step_records(rd, "answers", InstructionPair)
     assert {s.discipline for s in subjects} == {"Physics", "Chemistry"}
     assert len(syllabi) == len(subjects)
     assert len(questions) == 4 * len(syllabi)
@@ -73,7 +72,7 @@ def test_interrupted_run_resumes_to_the_same_result(
     first = FakeBackend(break_after=break_after)
     with pytest.raises(Killed):
         run(small_config, first)
-    assert not (small_config.run_dir / "answers.jsonl").exists()
+    assert not step_done(small_config.run_dir, "answers")
     second = FakeBackend()
     run(small_config, second)
     assert outputs(small_config.run_dir) == outputs(ref_cfg.run_dir)
@@ -92,7 +91,7 @@ def test_new_discipline_generates_only_its_own_data(small_config: RunConfig) -> 
     for call in fake.calls:
         text = " ".join(m["content"] for m in call.messages)
         assert "Physics" not in text or "Chemistry" in text
-    pairs = list(read_jsonl(small_config.run_dir / "answers.jsonl", InstructionPair))
+    pairs = step_records(small_config.run_dir, "answers", InstructionPair)
     assert {p.discipline for p in pairs} == {"Physics", "Chemistry"}
 
 
@@ -110,7 +109,7 @@ def test_json_mode_and_two_call_mode(small_config: RunConfig) -> None:
     fake = FakeBackend()
     run(cfg, fake, ("disciplines", "subjects"))
     assert len(fake.calls) == 4 and all(c.schema_name == "subjects" for c in fake.calls)
-    subjects = list(read_jsonl(cfg.run_dir / "subjects.jsonl", Subject))
+    subjects = step_records(cfg.run_dir, "subjects", Subject)
     names = [(s.discipline, s.subject.casefold()) for s in subjects]
     assert len(names) == len(set(names))  # merged per discipline
 
@@ -123,8 +122,8 @@ def test_bad_responses_become_failures_and_the_run_goes_on(small_config: RunConf
     assert report["subject_samples"]["requests"] == 4 * (1 + small_config.max_reasks)
     converts = [c for c in fake.calls if c.schema_name == "subjects"]
     assert any("could not be used" in c.messages[-1]["content"] for c in converts)
-    failures = (small_config.run_dir / "failures" / "subject_samples.jsonl").read_text().splitlines()
-    assert len(failures) == 4 and all('"raw":"this reply is not JSON at all, sorry"' in f for f in failures)
+    failures = step_failures(small_config.run_dir, "subject_samples")
+    assert len(failures) == 4 and all(f.raw == "this reply is not JSON at all, sorry" for f in failures)
 
 
 def test_transient_errors_are_retried(small_config: RunConfig) -> None:
@@ -164,7 +163,7 @@ def test_no_pairs_skips_clean_and_the_run_is_incomplete(small_config: RunConfig)
     assert report["answers"]["records"] == 0 and report["answers"]["failures"] > 0
     assert "clean" not in report or "clean" not in report["clean"]  # not cleaned: nothing to clean
     assert not (small_config.run_dir / "clean").exists()
-    summary = incomplete(report, RunDir(small_config.run_dir).failures, GLAN)
+    summary = incomplete(report, RunDir(small_config.run_dir).stage, GLAN)
     assert summary is not None and summary.startswith("incomplete: answers: ")
 
 

@@ -18,12 +18,12 @@ from glan.config import RunConfig
 from glan.llm import openai_compat
 from glan.llm.base import ChatRequest
 from glan.records import Failure
-from glan.store import read_jsonl
 from tests.fakes import FakeBackend
 from tests.helpers import run as run_steps
+from tests.helpers import step_bytes, step_failures
 
 STEPS = ("disciplines", "subjects")
-FILES = ("subject_samples.jsonl", "subjects.jsonl", "failures/subject_samples.jsonl")
+FILES = ("subject_samples", "subjects")
 
 
 @pytest.fixture
@@ -39,11 +39,12 @@ def run(cfg: RunConfig, backend: FakeBackend) -> dict:
 
 
 def files(cfg: RunConfig) -> dict[str, bytes]:
-    return {name: (cfg.run_dir / name).read_bytes() for name in FILES}
+    failed = b"".join(p.read_bytes() for p in sorted(cfg.run_dir.glob("*/*.failures.jsonl")))
+    return {name: step_bytes(cfg.run_dir, name) for name in FILES} | {"failures": failed}
 
 
 def failures(cfg: RunConfig) -> list[Failure]:
-    return list(read_jsonl(cfg.run_dir / "failures" / "subject_samples.jsonl", Failure))
+    return step_failures(cfg.run_dir, "subject_samples")
 
 
 def test_a_rerun_asks_a_reply_that_never_validated_anew(cfg: RunConfig) -> None:

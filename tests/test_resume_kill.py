@@ -19,20 +19,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import step_bytes, step_done
 from tests.http_fakes import FakeOpenAIServer
 
 CONCURRENCY = 4
 KEY_ENV = "GLAN_TEST_KEY"
 SECRET = "sk-glan-kill-" + secrets.token_hex(12)
-COMPARED = (
-    "disciplines.jsonl",
-    "subject_drafts.jsonl",
-    "subject_samples.jsonl",
-    "subjects.jsonl",
-    "syllabi.jsonl",
-    "questions.jsonl",
-    "answers.jsonl",
-)
+COMPARED = ("disciplines", "subject_drafts", "subject_samples", "subjects", "syllabi", "questions", "answers")
 
 CONFIG = """\
 seed: 0
@@ -108,9 +101,9 @@ def test_kill_9_then_resume(server: FakeOpenAIServer, tmp_path: Path) -> None:
     assert n > 40, n  # enough calls that the kill lands mid-run
     assert server.ok_count == n  # no misbehaviour: every call answered once
     assert all(h == f"Bearer {SECRET}" for h in server.auth_headers)
-    expected = {name: (a / name).read_bytes() for name in COMPARED}
-    assert all(p.stat().st_size == 0 for p in (a / "failures").glob("*.jsonl"))
-    assert expected["answers.jsonl"].count(b"\n") > 10
+    expected = {name: step_bytes(a, name) for name in COMPARED}
+    assert all(p.stat().st_size == 0 for p in a.glob("*/*.failures.jsonl"))
+    assert expected["answers"].count(b"\n") > 10
 
     # (b) killed about halfway, then resumed
     assert usage_calls(a) == n
@@ -123,24 +116,24 @@ def test_kill_9_then_resume(server: FakeOpenAIServer, tmp_path: Path) -> None:
     assert proc.returncode == -signal.SIGKILL
     killed_at = server.count
     assert killed_at < n
-    assert not (b / "answers.jsonl").exists()  # it really died before the end
+    assert not step_done(b, "answers")  # it really died before the end
 
     run_to_end(cfg, b)
     spent = server.count
     lost = spent - n
     assert 0 <= lost <= CONCURRENCY, f"uninterrupted {n}, killed at {killed_at}, resumed total {spent}"
     for name in COMPARED:
-        assert (b / name).read_bytes() == expected[name], name
-    assert not list(b.glob("*.partial"))
-    assert all(p.stat().st_size == 0 for p in (b / "failures").glob("*.jsonl"))
+        assert step_bytes(b, name) == expected[name], name
+    assert not list(b.glob("**/*.partial"))
+    assert all(p.stat().st_size == 0 for p in b.glob("*/*.failures.jsonl"))
     assert usage_calls(b) == n  # every answer stored, the killed run's too (lost: those in flight)
 
-    # (c) a third run is all cache hits
+    # (c) a third run makes no call (every step is finished: skipped unread)
     server.reset()
     run_to_end(cfg, b)
     assert server.count == 0
     for name in COMPARED:
-        assert (b / name).read_bytes() == expected[name], name
+        assert step_bytes(b, name) == expected[name], name
 
     # the API key is in no file of either run
     for p in [*a.rglob("*"), *b.rglob("*")]:
@@ -177,5 +170,5 @@ def test_wrong_key_stops_the_run_cleanly(server: FakeOpenAIServer, tmp_path: Pat
     assert text.startswith("error: HTTP 401") and "check the API key" in text, text
     assert wrong not in text and SECRET not in text
     assert server.count <= CONCURRENCY, server.count  # an auth failure is not retried
-    assert not (tmp_path / "run" / "subjects.jsonl").exists()
+    assert not step_done(tmp_path / "run", "subjects")
     assert "Traceback" not in text and "never retrieved" not in text

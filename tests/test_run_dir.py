@@ -27,7 +27,7 @@ from glan.llm.cache import ResponseCache
 from glan.recipes.glan import GLAN
 from glan.store import RunDir
 from tests.fakes import FakeBackend
-from tests.helpers import run
+from tests.helpers import run, step_done
 from tests.http_fakes import FakeOpenAIServer
 from tests.test_resume_kill import glan_command
 
@@ -82,8 +82,12 @@ def test_a_failed_invocation_leaves_the_manifest_alone(small_config: RunConfig, 
         assert (rd / "manifest.json").read_bytes() == manifest  # still the finished run's config
     # a step that fails before it writes or caches anything: same
     fake = FakeBackend()
-    (rd / "questions.jsonl").write_text("not json\n")
-    with pytest.raises(ConfigError, match="questions.jsonl:1"):
+    shard = next((rd / "questions").glob("*.jsonl"))
+    shard.write_text("not json\n")
+    (rd / "answers" / "_step.json").unlink()  # so that the step must read its input again
+    for marker in (rd / "answers").glob("*.done.json"):
+        marker.unlink()
+    with pytest.raises(ConfigError, match=f"{shard.name}:1"):
         run(small_config.model_copy(update={"seed": 99}), fake, ("answers",))
     assert (rd / "manifest.json").read_bytes() == manifest and fake.calls == []
 
@@ -188,7 +192,7 @@ def test_two_glan_runs_at_once(server: FakeOpenAIServer, tmp_path: Path) -> None
     finally:
         first.kill()
         first.wait()
-    assert (rd / "answers.jsonl").is_file()
+    assert step_done(rd, "answers")
     r = cli("run", "-c", str(cfg), "--run-dir", str(rd), "-q")  # free again once it ended
     assert r.exit_code == 0, r.output
 
@@ -243,7 +247,7 @@ def test_a_corrupt_manifest_is_named_and_kept(small_config: RunConfig) -> None:
             line = one_line_error(cli(command, "--run-dir", str(rd), "-s", "disciplines=[Physics]"))
             assert line.startswith(f"error: {rd / 'manifest.json'}: ") and "move it aside" in line, line
         assert (rd / "manifest.json").read_bytes() == text  # not overwritten
-        assert not (rd / "disciplines.jsonl").exists()
+        assert not step_done(rd, "disciplines")
 
 
 def test_a_corrupt_cache_is_named(small_config: RunConfig) -> None:
@@ -300,7 +304,7 @@ def test_a_failed_commit_stops_the_run(small_config: RunConfig, monkeypatch: pyt
 
     asyncio.run(go())
     assert errors == []  # nothing merely logged by the event loop
-    assert not (small_config.run_dir / "answers.jsonl").exists()
+    assert not step_done(small_config.run_dir, "answers")
 
 
 def test_a_full_disk_is_one_line(server: FakeOpenAIServer, tmp_path: Path) -> None:
@@ -323,4 +327,4 @@ def test_a_full_disk_is_one_line(server: FakeOpenAIServer, tmp_path: Path) -> No
     assert proc.returncode == 2, err
     lines = [x for x in err.splitlines() if x.strip()]
     assert len(lines) == 1 and "cache.sqlite: cannot save LLM answers" in lines[0], err
-    assert not (tmp_path / "run" / "answers.jsonl").exists()
+    assert not step_done(tmp_path / "run", "answers")

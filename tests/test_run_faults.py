@@ -14,9 +14,9 @@ from glan.config import RunConfig, load_config
 from glan.errors import TooManyFailures
 from glan.llm.client import FailureBreaker
 from glan.recipes.glan import GLAN
-from glan.records import Failure, InstructionPair, Question
-from glan.store import read_jsonl
+from glan.records import InstructionPair, Question
 from tests.helpers import run as run_steps
+from tests.helpers import step_done, step_failures, step_records
 from tests.http_fakes import FakeOpenAIServer
 from tests.test_rate_limits import most_in_window
 
@@ -61,11 +61,11 @@ def test_misbehaving_server_run_completes_within_rate_limit(tmp_path: Path, serv
     cfg = config(tmp_path, server.base_url, "llm.rpm=1200", "prices={fake: {input: 2.0, output: 8.0}}")
     report = run(cfg)
     rd = cfg.run_dir
-    questions = list(read_jsonl(rd / "questions.jsonl", Question))
-    pairs = list(read_jsonl(rd / "answers.jsonl", InstructionPair))
+    questions = step_records(rd, "questions", Question)
+    pairs = step_records(rd, "answers", InstructionPair)
     assert len(questions) >= 6 and len(pairs) == len(questions)  # everything produced
-    assert not any((rd / "failures").glob("*.jsonl")) or all(
-        p.stat().st_size == 0 for p in (rd / "failures").glob("*.jsonl")
+    assert not any(rd.glob("*/*.failures.jsonl")) or all(
+        p.stat().st_size == 0 for p in rd.glob("*/*.failures.jsonl")
     )
     assert most_in_window([(t, 1.0) for t in server.times], 1.0) <= 20 + 20 + 1
     # accounting: tokens and cost per stage and model, in the report and the manifest
@@ -84,37 +84,37 @@ def test_misbehaving_server_run_completes_within_rate_limit(tmp_path: Path, serv
     assert server.count == count
     again = orjson.loads((rd / "manifest.json").read_bytes())
     assert again["usage"]["answers"]["fake"] == answers
-    assert again["steps"]["answers"]["calls"] == 0 and again["steps"]["answers"]["cache_hits"] == len(pairs)
+    assert again["steps"]["answers"]["calls"] == 0 and again["steps"]["answers"]["records"] == len(pairs)
 
 
 def test_failures_are_recorded_and_filled_in_on_resume(tmp_path: Path, server: FakeOpenAIServer) -> None:
     cfg = config(tmp_path, server.base_url, "llm.max_retries=0", "llm.max_failure_rate=1")
     run(cfg, ("disciplines", "subjects", "syllabi", "questions"))
     rd = cfg.run_dir
-    n = len(list(read_jsonl(rd / "questions.jsonl", Question)))
+    n = len(step_records(rd, "questions", Question))
     server.misbehave("500", "ok", "drop", "ok", "503")  # three answers fail, no retries
     run(cfg, ("answers",))
-    pairs = list(read_jsonl(rd / "answers.jsonl", InstructionPair))
-    failures = list(read_jsonl(rd / "failures" / "answers.jsonl", Failure))
+    pairs = step_records(rd, "answers", InstructionPair)
+    failures = step_failures(rd, "answers")
     assert len(failures) == 3 and len(pairs) == n - 3
     assert all(f.stage == "answers" and f.request_key for f in failures)
     before = server.count
     run(cfg, ("answers",))  # the failed ones are asked again, and only they
-    assert len(list(read_jsonl(rd / "answers.jsonl", InstructionPair))) == n
+    assert len(step_records(rd, "answers", InstructionPair)) == n
     assert server.count - before == 3
 
 
 def test_wrong_model_stops_the_run_early(tmp_path: Path, server: FakeOpenAIServer) -> None:
     cfg = config(tmp_path, server.base_url, "questions.per_syllabus=12")
     run(cfg, ("disciplines", "subjects", "syllabi", "questions"))
-    n = len(list(read_jsonl(cfg.run_dir / "questions.jsonl", Question)))
+    n = len(step_records(cfg.run_dir, "questions", Question))
     assert n >= 36
     server.misbehave(*["404"] * 1000)  # "the model does not exist", for every request
     before = server.count
     with pytest.raises(TooManyFailures, match="the first LLM call failed: HTTP 404"):
         run(cfg, ("answers",))
     assert server.count - before <= 8  # what was in flight (concurrency 8) when the first failed
-    assert not (cfg.run_dir / "answers.jsonl").exists()  # nothing half-written in its place
+    assert not step_done(cfg.run_dir, "answers")  # nothing half-written in its place
 
 
 def test_breaker_needs_most_calls_to_fail() -> None:

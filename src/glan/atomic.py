@@ -3,6 +3,7 @@ after a kill) sees the previous file or the new one, never half of one."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 from types import TracebackType
@@ -53,6 +54,7 @@ class JsonlWriter:
         self.tmp = path.with_name(path.name + _PARTIAL)
         path.parent.mkdir(parents=True, exist_ok=True)
         self._fh = self.tmp.open("wb")
+        self._sha = hashlib.sha256()
         self.count = 0
 
     def write(self, rec: BaseModel | dict[str, Any]) -> None:
@@ -60,8 +62,15 @@ class JsonlWriter:
             data = rec.model_dump(mode="json")
         else:
             data = {k: v for k, v in rec.items() if not k.startswith("_")}
-        self._fh.write(_dumps(data) + b"\n")
+        line = _dumps(data) + b"\n"
+        self._fh.write(line)
+        self._sha.update(line)
         self.count += 1
+
+    @property
+    def digest(self) -> str:
+        """sha256 of the lines written so far (a shard's content, without reading it back)."""
+        return self._sha.hexdigest()
 
     def commit(self) -> None:
         self._fh.flush()

@@ -1,56 +1,37 @@
-"""What a config will cost before anything is spent: calls, tokens and dollars per stage.
+"""What a config will cost before anything is spent: calls, tokens and dollars per step.
 
-The disciplines are the config's (taxonomy and selection), not an older disciplines.jsonl.
-Counts are exact for the disciplines a stage's input file in the run directory holds (and
-the calls already cached are subtracted); for the rest they follow from the config and one
-assumption, the number of distinct subjects a sample yields. Tokens per call come from what
-the run measured so far (the usage in its cache: a small pilot run makes them real) or, before that,
-from the stage's real prompt on a representative input (about four characters a token) and
-a typical reply length, capped at max_tokens. The upper bound takes every reply at max_tokens.
+It walks the config's recipe: the records its source steps will write (GLAN: the config's
+disciplines), then each map step over its input step. Counts are exact for the disciplines
+an input step's output in the run directory holds (and the calls already cached are
+subtracted); for the rest they follow from the step declarations (`Step.estimate`: records
+per job, what a reduce keeps), counted from the level above. Records are counted per
+discipline (one group for records without one), so a file written for an earlier selection
+is read in part. Tokens per call come from what the run measured so far (the usage in its
+cache: a small pilot run makes them real) or, before that, from the stage's real prompt on
+a representative input (about four characters a token) and a typical reply length, capped
+at max_tokens. The upper bound takes every reply at max_tokens.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from glan.config import PriceConfig, RunConfig, Sampling
+from glan.config import PriceConfig, RunConfig
 from glan.errors import ConfigError
 from glan.llm.cache import ResponseCache
-from glan.records import (
-    ClassSession,
-    Discipline,
-    Lineage,
-    Question,
-    Record,
-    Subject,
-    SubjectDraft,
-    Syllabus,
-)
-from glan.stages.answers import AnswerStage
+from glan.recipes import Recipe, Step, recipe_of
+from glan.records import Lineage, Record
+from glan.shards import StepFolder
 from glan.stages.base import Stage
-from glan.stages.questions import QuestionStage
-from glan.stages.subjects import SubjectConvertStage, SubjectDraftStage, SubjectsJsonStage
-from glan.stages.syllabus import SyllabusStage
-from glan.store import RunDir, read_jsonl
-from glan.taxonomy import load_taxonomy
-
-# Typical reply lengths in tokens, before anything is measured (capped at max_tokens).
-TYPICAL_REPLY = {
-    "subject_drafts": 900,
-    "subject_samples": 1000,
-    "syllabi": 1800,
-    "questions": 120,
-    "pairs": 600,
-}
+from glan.store import RunDir
 
 
 @dataclass
 class StageEstimate:
-    stage: str
+    stage: str  # the step's name
     model: str
     calls: int
     cached: int
@@ -96,216 +77,164 @@ class StageEstimate:
         }
 
 
-def _filler(tokens: int) -> str:
-    return " ".join(["lorem"] * int(tokens * 4 / 6))  # about `tokens` tokens at four characters each
+def _group(r: Record) -> Hashable:
+    """The discipline a record belongs to; records of other methods form one group."""
+    return (r.field, r.sub_field, r.discipline) if isinstance(r, Lineage) else None
 
 
-def _subject(d: Discipline) -> Subject:
-    return Subject(
-        id="s", **d.lineage(), subject="A representative course", level="undergraduate",
-        subtopics=[f"subtopic {i} {_filler(3)}" for i in range(6)],
-    )  # fmt: skip
-
-
-def _syllabus(d: Discipline, sessions: int) -> Syllabus:
-    return Syllabus(
-        id="y",
-        **d.lineage(),
-        subject="A representative course",
-        level="undergraduate",
-        introduction=_filler(60),
-        objectives=[_filler(12) for _ in range(4)],
-        sessions=[
-            ClassSession(
-                number=i + 1,
-                title=f"Session {i + 1}",
-                description=_filler(35),
-                key_concepts=[_filler(3) for _ in range(5)],
-            )
-            for i in range(sessions)
-        ],
-        model="m",
-    )
-
-
-def _question(d: Discipline, tokens: int) -> Question:
-    return Question(
-        id="q", **d.lineage(), syllabus_id="y", subject="A course", level="undergraduate", index=0,
-        difficulty="basic", sessions=[1], concepts=["c"], question=_filler(tokens), model="m", sampling={},
-    )  # fmt: skip
-
-
-Key = tuple[str, str, str]  # field, sub_field, discipline
-
-
-def _key(r: Record) -> Key:
-    assert isinstance(r, Lineage)
-    return (r.field, r.sub_field, r.discipline)
+def _prompt(job: Any) -> int:
+    return job.request.estimated_tokens() - job.request.max_tokens
 
 
 class Estimator:
-    def __init__(self, cfg: RunConfig, subjects_per_sample: float = 12.0) -> None:
+    def __init__(
+        self, cfg: RunConfig, assume: Mapping[str, float] | None = None, recipe: Recipe | None = None
+    ) -> None:
         self.cfg = cfg
-        self.root = cfg.run_dir
-        self.subjects_per_sample = subjects_per_sample
-        self.selected: set[Key] = set()
-        run = RunDir(self.root)
-        self.steps: dict[str, dict[str, Any]] = run.read_manifest().get("steps", {})
-        self.cache = ResponseCache(run.cache) if run.cache.is_file() else None
-        # what each stage's calls measured so far: the cache holds every answer, killed runs' too
+        self.recipe = recipe or recipe_of(cfg)
+        self.assume = dict(assume or {})  # a step's per_job by its assumption's name
+        self.run = RunDir(cfg.run_dir)
+        self.steps: dict[str, dict[str, Any]] = self.run.read_manifest().get("steps", {})
+        self.cache = ResponseCache(self.run.cache) if self.run.cache.is_file() else None
+        # what each step's calls measured so far: the cache holds every answer, killed runs' too
         self.usage = self.cache.usage() if self.cache is not None else {}
+        self.selected: set[Hashable] = set()  # the groups the source steps will write
+        self.sources: dict[str, list[Record]] = {}
+        # per step: its records per group, where a file (or the config) says; else how many
+        # it makes of its input's (input step, records out of n in)
+        self.held: dict[str, Counter[Hashable]] = {}
+        self.made_from: dict[str, tuple[str, Callable[[float], float]]] = {}
+        self.examples: dict[str, Record | None] = {}  # a representative record of each step
 
     def close(self) -> None:
         if self.cache is not None:
             self.cache.close()
 
-    def _file(self, name: str) -> Path | None:
-        path = self.root / f"{name}.jsonl"
-        return path if path.is_file() else None
+    def expected(self, name: str, group: Hashable) -> float:
+        """The records of `group` in step `name`'s output: counted where known, else made
+        from its input's."""
+        held = self.held.get(name, {})
+        if group in held:
+            return held[group]
+        if name not in self.made_from:
+            return 0.0
+        source, out = self.made_from[name]
+        return out(self.expected(source, group))
 
-    def disciplines(self) -> list[Discipline]:
-        """The config's disciplines, as the next run's taxonomy step will write them (only a
-        generated taxonomy is read back from disciplines.jsonl)."""
-        if self.cfg.taxonomy == "generate":
-            path = self._file("disciplines")
-            if path is None:
-                raise ConfigError("taxonomy: generate: run `glan disciplines` first, then estimate the rest")
-            return list(read_jsonl(path, Discipline))
-        tax = load_taxonomy(None if self.cfg.taxonomy == "builtin" else Path(self.cfg.taxonomy))
-        if self.cfg.disciplines:
-            tax = tax.select(self.cfg.disciplines)
-        return tax.disciplines()
-
-    def _inputs(self, name: str, model: type[Record], seen: Counter[Key]) -> Iterator[Record]:
-        """The records of RUN/name.jsonl that belong to the selected disciplines, counted per
-        discipline into `seen` (a file written for an earlier selection is read in part)."""
-        path = self._file(name)
-        if path is None:
+    def _read(self, name: str, model: type[Record]) -> Iterator[Record]:
+        """The records of step `name` (when it finished) that belong to the selected groups,
+        counted per group into held[name] as they are read."""
+        seen = self.held[name] = Counter()
+        folder = StepFolder(self.run.stage(name))
+        if folder.index() is None:
             return
-        for r in read_jsonl(path, model):
-            if _key(r) in self.selected:
-                seen[_key(r)] += 1
+        for r in folder.records(model):
+            if _group(r) in self.selected:
+                seen[_group(r)] += 1
                 yield r
 
-    def stage(
-        self,
-        stage: Stage,
-        step: Sampling,
-        inputs: Iterable[Record],
-        example: Record,
-        assumed: Callable[[], int],
-    ) -> StageEstimate:
-        """One stage: the calls of the real inputs (exact; cached ones subtracted), plus
-        `assumed()` calls like the ones `example` makes, for what no input file holds yet."""
-        llm = self.cfg.llm_for(step)
-        calls = cached = 0
+    def rows(self) -> list[StageEstimate]:
+        cfg = self.cfg
+        out: list[StageEstimate] = []
+        for step in self.recipe.select(cfg):
+            hint, source = step.estimate, step.input_of(cfg)
+            if step.kind == "source":
+                if hint.records is None:
+                    raise ConfigError(f"recipe {self.recipe.name}: step {step.name} declares no estimate")
+                records = self.sources[step.name] = hint.records(cfg)
+                self.selected.update(_group(r) for r in records)
+                self.held[step.name] = Counter(_group(r) for r in records)
+                self.examples[step.name] = records[0] if records else None
+            elif step.kind == "reduce" and source is not None:
+                keep = hint.keep or (lambda cfg, n: n)
+                self.made_from[step.name] = (source, lambda n, keep=keep: keep(cfg, n))
+                self.examples[step.name] = self.examples.get(source)
+            elif step.kind == "map" and source is not None:
+                out.append(self.map_step(step, source))
+        return out
+
+    def map_step(self, step: Step, source: str) -> StageEstimate:
+        """One map step: the calls of its real inputs (exact; cached ones subtracted), plus
+        calls like a representative input's for the groups no input file holds yet."""
+        cfg, hint = self.cfg, step.estimate
+        assert step.stage is not None
+        stage = step.stage(cfg)
+        per_item = stage.per_item
+        per_job = self.assume.get(hint.assumption, hint.per_job) if hint.assumption else hint.per_job
+        self.made_from[step.name] = (source, lambda n: n * per_item * per_job)
+        example = self.examples.get(source)
+        made = hint.example
+        self.examples[step.name] = None if example is None or made is None else made(cfg, example)
+
+        inputs = self.sources[source] if source in self.sources else self._read(source, stage.input)
+        calls, cached, prompt = self._count(stage, inputs)
+        held = self.held[source]  # filled by reading the inputs
+        more = round(sum(self.expected(source, g) * per_item for g in self.selected if g not in held))
+        if calls:
+            prompt_per_call = prompt / calls
+        elif example is not None:
+            n, _, prompt = self._count(stage, [example], cached=False)
+            prompt_per_call = prompt / max(1, n)
+        elif more:
+            raise ConfigError(
+                f"recipe {self.recipe.name}: step {source} declares no example (for {step.name})"
+            )
+        else:
+            prompt_per_call = 0.0
+        calls += more
+        return self._figures(step, calls, cached, prompt_per_call, "exact" if more == 0 else "assumed")
+
+    def _count(self, stage: Stage, inputs: Iterable[Record], cached: bool = True) -> tuple[int, int, float]:
+        """Calls, cached calls and prompt tokens of `stage` over `inputs`."""
+        calls = hits = 0
         prompt = 0.0
         for item in inputs:
             for job in stage.jobs(item):
                 calls += 1
-                prompt += job.request.estimated_tokens() - job.request.max_tokens
-                if self.cache is not None and self.cache.has(job.request.key()):
-                    cached += 1
-        more = assumed()  # after the inputs: it may count what they held
-        if calls:
-            prompt_per_call = prompt / calls
-        else:
-            jobs = list(stage.jobs(example))
-            prompt = sum(j.request.estimated_tokens() - j.request.max_tokens for j in jobs)
-            prompt_per_call = prompt / len(jobs)
-        calls += more
-        max_tokens = step.max_tokens
-        reply = float(min(max_tokens, TYPICAL_REPLY.get(stage.name, max_tokens)))
+                prompt += _prompt(job)
+                if cached and self.cache is not None and self.cache.has(job.request.key()):
+                    hits += 1
+        return calls, hits, prompt
+
+    def _figures(
+        self, step: Step, calls: int, cached: int, prompt_per_call: float, counted: str
+    ) -> StageEstimate:
+        """Tokens per call (measured where the cache has usage), re-asks in the proportion the
+        last run saw, and the price."""
+        cfg, name = self.cfg, step.name
+        sampling = step.sampling(cfg)
+        llm = cfg.llm_for(sampling)
+        max_tokens = sampling.max_tokens
+        reply = float(min(max_tokens, step.estimate.reply or max_tokens))
         basis = "prompt+typical"
-        used = self.usage.get(stage.name, {}).get(llm.model)
+        used = self.usage.get(name, {}).get(llm.model)
         if used and used.get("calls"):
             prompt_per_call = used["prompt_tokens"] / used["calls"]
             reply = used["completion_tokens"] / used["calls"]
             basis = "measured"
-        ran = self.steps.get(stage.name, {})
+        ran = self.steps.get(name, {})
         if ran.get("jobs"):  # the calls still to send need re-asks in the proportion measured
             calls = cached + round((calls - cached) * (1 + ran.get("reasks", 0) / ran["jobs"]))
         return StageEstimate(
-            stage=stage.name,
+            stage=name,
             model=llm.model,
             calls=calls,
             cached=cached,
             prompt_per_call=prompt_per_call,
             reply_per_call=reply,
             max_tokens=max_tokens,
-            price=self.cfg.price_for(llm.model),
+            price=cfg.price_for(llm.model),
             basis=basis,
-            counted="exact" if more == 0 else "assumed",
+            counted=counted,
         )
 
-    def _unheld(self, level: Counter[Key], per: Callable[[Key], float]) -> Callable[[], int]:
-        """Calls for the selected disciplines an input file does not hold (`per` each); called
-        once the file was read, since reading it fills `level`."""
-        return lambda: round(sum(per(k) for k in self.selected if k not in level))
 
-    def rows(self) -> list[StageEstimate]:
-        cfg = self.cfg
-        ds = self.disciplines()
-        if not ds:
-            raise ConfigError("the taxonomy selects no discipline")
-        self.selected = {_key(d) for d in ds}
-        d0 = ds[0]
-        sc = cfg.subjects
-        model = cfg.llm_for(sc).model
-        rows = []
-        if sc.mode == "two_call":
-            rows.append(self.stage(SubjectDraftStage(sc, model, cfg.seed), sc, ds, d0, lambda: 0))
-            text = _filler(TYPICAL_REPLY["subject_drafts"])
-            draft = SubjectDraft(id="x", **d0.lineage(), sample=0, text=text, model=model)
-            drafted: Counter[Key] = Counter()
-            drafts = self._inputs("subject_drafts", SubjectDraft, drafted)
-            missing = self._unheld(drafted, lambda k: sc.samples)
-            rows.append(self.stage(SubjectConvertStage(sc, model), sc, drafts, draft, missing))
-        else:
-            rows.append(self.stage(SubjectsJsonStage(sc, model, cfg.seed), sc, ds, d0, lambda: 0))
-        per_discipline = sc.samples * self.subjects_per_sample
-        if sc.max_per_discipline is not None:
-            per_discipline = min(per_discipline, sc.max_per_discipline)
-        # items per discipline, level by level: counted in a file where it holds the
-        # discipline, else from the level above (and the assumption at the top)
-        subjects: Counter[Key] = Counter()
-        syllabi: Counter[Key] = Counter()
-        questions: Counter[Key] = Counter()
-
-        def n_syllabi(k: Key) -> float:
-            return syllabi[k] if k in syllabi else subjects.get(k, per_discipline)
-
-        yc, qc, ac = cfg.syllabus, cfg.questions, cfg.answers
-        sessions = (yc.min_sessions + yc.max_sessions) // 2
-        rows += [
-            self.stage(
-                SyllabusStage(yc, cfg.llm_for(yc).model, cfg.seed),
-                yc,
-                self._inputs("subjects", Subject, subjects),
-                _subject(d0),
-                self._unheld(subjects, lambda k: per_discipline),
-            ),
-            self.stage(
-                QuestionStage(qc, cfg.llm_for(qc).model, cfg.seed),
-                qc,
-                self._inputs("syllabi", Syllabus, syllabi),
-                _syllabus(d0, sessions),
-                self._unheld(syllabi, lambda k: n_syllabi(k) * qc.per_syllabus),
-            ),
-            self.stage(
-                AnswerStage(ac, cfg.llm_for(ac).model, cfg.seed),
-                ac,
-                self._inputs("questions", Question, questions),
-                _question(d0, TYPICAL_REPLY["questions"]),
-                self._unheld(questions, lambda k: n_syllabi(k) * qc.per_syllabus),
-            ),
-        ]
-        return rows
-
-
-def estimate(cfg: RunConfig, subjects_per_sample: float = 12.0) -> list[StageEstimate]:
-    """Per-stage calls, tokens and cost still to spend for `cfg` (see the module docstring)."""
-    est = Estimator(cfg, subjects_per_sample)
+def estimate(
+    cfg: RunConfig, assume: Mapping[str, float] | None = None, recipe: Recipe | None = None
+) -> list[StageEstimate]:
+    """Per-step calls, tokens and cost still to spend for `cfg` (see the module docstring);
+    `assume` overrides a step's declared assumption by name (GLAN: subjects_per_sample)."""
+    est = Estimator(cfg, assume, recipe)
     try:
         return est.rows()
     finally:

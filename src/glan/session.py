@@ -110,6 +110,7 @@ class Session:
         emit: Callable[[Record], None],
         fail: Callable[[Failure], None] | None = None,
         reruns: Reruns | None = None,
+        item_done: Callable[[int], None] | None = None,
     ) -> StageResult:
         """`stage` over `items` through the executor; the report gets the stage's counts and
         usage, the events its progress."""
@@ -143,6 +144,7 @@ class Session:
                 concurrency=llm.concurrency,
                 max_reasks=self.cfg.max_reasks,
                 on_job_done=tick,
+                on_item_done=item_done,
                 reruns=reruns,
             )
         finally:
@@ -152,10 +154,8 @@ class Session:
             client.breaker.stop_if_all_failed()  # fewer jobs than the breaker's first calls
         self._account(stage.name, llm.model, result, before, asdict(client.stats))
         if result.failures:
-            self.events.note(
-                f"{stage.name}: {result.failures} failed jobs recorded in {self.run.failures(stage.name)}",
-                "yellow",
-            )
+            where = self.run.stage(stage.name)
+            self.events.note(f"{stage.name}: {result.failures} failed jobs recorded in {where}/", "yellow")
         return result
 
     def _account(

@@ -1,16 +1,16 @@
 """Runs a recipe's steps over a run directory, in order, holding its lock.
 
-Each step reads the previous step's file in the run directory and writes its own, so every
-step also runs alone; all LLM calls go through one durable cache, so a rerun repeats none.
+Each step reads the previous step's folder of shards (glan.shards) and writes its own, so
+every step also runs alone; a shard made from the same input and config is skipped unread,
+and all LLM calls go through one durable cache, so a rerun repeats none.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +18,8 @@ from glan.errors import StepDeferred
 from glan.exec import Reruns
 from glan.manifest import write_manifest
 from glan.recipes import Recipe, Step
-from glan.store import JsonlWriter, count_lines, read_jsonl
+from glan.shards import PostMarker, Shard, ShardWriter, StepFolder, fingerprint
+from glan.store import JsonlWriter, read_jsonl
 
 if TYPE_CHECKING:
     from glan.session import Session
@@ -43,13 +44,12 @@ async def run_steps(session: Session, names: list[str] | tuple[str, ...] | None 
 
             session.post_cfg = post_config(cfg.post)  # a missing benchmark fails now, not after hours
         try:
+            before = _post_inputs(session)
             for step in steps:
                 t0 = time.perf_counter()
-                pairs_before = _digest(session) if step.name == "answers" else None
                 await _run_step(session, step)
-                if pairs_before is not None:
-                    _drop_stale_clean(session, pairs_before)
                 session.report.setdefault(step.name, {})["wall_s"] = round(time.perf_counter() - t0, 3)
+            _drop_stale_posts(session, steps, before)
         except BaseException:
             if session.record and _changed(session):
                 with contextlib.suppress(Exception):  # the step's own error is what matters
@@ -61,23 +61,149 @@ async def run_steps(session: Session, names: list[str] | tuple[str, ...] | None 
 
 
 async def _run_step(session: Session, step: Step) -> None:
-    if step.kind != "map":
+    if step.kind == "post":
         assert step.apply is not None
         await step.apply(session)
-        return
-    assert step.stage is not None
+    elif step.kind == "source":
+        assert step.apply is not None
+        await _source(session, step, await step.apply(session))
+    else:
+        await _sharded(session, step)
+
+
+def step_config(session: Session, step: Step) -> str:
+    """What changes a step's records besides its input: the recipe, the seed, the re-ask
+    settings and the step's own section (sampling, model, endpoint; never a key)."""
+    cfg = session.cfg
+    section = getattr(cfg, step.section).model_dump(mode="json") if step.section else None
+    llm = cfg.llm_for(step.sampling(cfg)).model_dump(mode="json") if step.calls_llm else None
+    return fingerprint(cfg.recipe, step.name, cfg.seed, cfg.max_reasks, cfg.max_rerun_attempts, section, llm)
+
+
+async def _source(session: Session, step: Step, shards: list[tuple[str, list[Any]]]) -> None:
+    """The first step's shards, rewritten each run (cheap); unchanged ones keep their digest,
+    so the steps after them skip them."""
+    folder = StepFolder(session.run.stage(step.name))
+    written = []
+    for name, records in shards:
+        with JsonlWriter(folder.records_path(name)) as w:
+            for r in records:
+                w.write(r)
+        written.append(Shard(name, w.digest, w.count, fingerprint=w.digest))
+    index = folder.write_index(written, fingerprint(step.name), "")
+    session.report[step.name] = {"records": index["records"], "shards": len(written)}
+
+
+async def _sharded(session: Session, step: Step) -> None:
+    """A map or reduce step, shard by shard of its input: a shard made from what it would be
+    made from now is skipped unread, the others run (their calls come from the cache) and are
+    committed, each with its marker, as soon as their last input record is done."""
     cfg, run = session.cfg, session.run
+    source = StepFolder(run.stage(step.input_of(cfg) or ""))
+    inputs = source.require()
+    out = StepFolder(run.stage(step.name))
+    config = step_config(session, step)
+    own = out.index()
+    if own and own["config"] == config and own["input"] == inputs["digest"] and not own["failures"]:
+        session.report[step.name] = {
+            "records": own["records"],
+            "skipped_shards": len(own["shards"]),
+            "calls": 0,
+        }
+        return  # finished, from the same input and config: nothing is read
+    shards = source.shards()
+    done: dict[str, Shard] = {}
+    todo: list[tuple[Shard, str]] = []
+    for shard in shards:
+        fp = fingerprint(config, shard.digest)
+        finished = out.finished(shard.name, fp)
+        if finished is not None:
+            done[shard.name] = finished
+        else:
+            todo.append((shard, fp))
+    out.unfinish()  # until every shard is made, the steps after it must not read this one
+    deferred = 0
+    if todo:
+        writer = ShardWriter(out, todo, done)
+        try:
+            if step.kind == "map":
+                deferred = await _map(session, step, source, todo, writer)
+            else:
+                _reduce(session, step, source, todo, writer)
+        except BaseException:
+            writer.abort()
+            raise
+    if len(done) < len(shards):  # some jobs wait for batch results: the step is not done
+        raise StepDeferred(step.name, deferred)
+    index = out.write_index([done[s.name] for s in shards], config, inputs["digest"])
+    entry = session.report.setdefault(step.name, {})
+    entry.update(records=index["records"], skipped_shards=len(shards) - len(todo))
+
+
+async def _map(
+    session: Session, step: Step, source: StepFolder, todo: list[tuple[Shard, str]], writer: ShardWriter
+) -> int:
+    """The stage over the input shards to make; the number of jobs left waiting for a batch."""
+    assert step.stage is not None
+    cfg = session.cfg
     stage = step.stage(cfg)
-    src = run.stage(step.input_of(cfg) or "")
-    total = count_lines(src) * stage.per_item
-    # the failures of the previous run, read before this run rewrites them
-    reruns = Reruns.load(run.failures(step.name), cfg.max_rerun_attempts)
-    with JsonlWriter(run.stage(step.name)) as out, JsonlWriter(run.failures(step.name)) as failures:
-        llm = cfg.llm_for(step.sampling(cfg))
-        items = read_jsonl(src, stage.input)
-        result = await session.run_stage(stage, items, total, llm, out.write, failures.write, reruns)
-        if result.deferred:  # some jobs wait for batch results: the step is not done
-            raise StepDeferred(step.name, result.deferred)
+    llm = cfg.llm_for(step.sampling(cfg))
+    out = StepFolder(session.run.stage(step.name))
+    asked: dict[str, int] = {}
+    for shard, _ in todo:  # the failures of the previous run, read before this run rewrites them
+        asked.update(Reruns.load(out.failures_path(shard.name), cfg.max_rerun_attempts).next)
+
+    def items() -> Iterator[Any]:
+        for shard, _ in todo:
+            yield from read_jsonl(source.records_path(shard.name), stage.input)
+
+    total = sum(shard.records for shard, _ in todo) * stage.per_item
+    reruns = Reruns(asked, cfg.max_rerun_attempts)
+    result = await session.run_stage(
+        stage, items(), total, llm, writer.emit, writer.fail, reruns, item_done=writer.item_done
+    )
+    return result.deferred
+
+
+def _reduce(
+    session: Session, step: Step, source: StepFolder, todo: list[tuple[Shard, str]], writer: ShardWriter
+) -> None:
+    """A reduce step over each input shard's records at once."""
+    assert step.reduce is not None and step.reads is not None
+    for shard, _ in todo:
+        records = list(read_jsonl(source.records_path(shard.name), step.reads))
+        for r in step.reduce(session.cfg, records):
+            writer.emit(r)
+        for _ in records:
+            writer.item_done()
+
+
+def _post_inputs(session: Session) -> dict[str, str | None]:
+    """The digest of each post step's input as it is now (None: not made)."""
+    out = {}
+    for step in session.recipe.steps:
+        if step.kind == "post":
+            index = StepFolder(session.run.stage(step.input_of(session.cfg) or "")).index()
+            out[step.name] = None if index is None else index["digest"]
+    return out
+
+
+def _drop_stale_posts(session: Session, ran: list[Step], before: dict[str, str | None]) -> None:
+    """A post step's folder (clean/) is derived from its input step: when that input changed
+    and the post step did not run again, delete the folder rather than leave it beside data it
+    was not made from (`post:` in the config rebuilds it; otherwise `glan clean` does)."""
+    now = _post_inputs(session)
+    for step in session.recipe.steps:
+        if step.kind != "post" or step in ran or now[step.name] is None:
+            continue
+        marker = PostMarker(session.run, step.name)
+        if marker.stale(now[step.name], changed=before[step.name] != now[step.name]):
+            shutil.rmtree(marker.folder)
+            marker.clear()
+            session.events.note(
+                f"{marker.folder}: removed, it was made from earlier {step.input_of(session.cfg)}; "
+                "add `post:` to the config or run `glan clean` to rebuild it"
+            )
 
 
 def _changed(session: Session) -> bool:
@@ -86,28 +212,7 @@ def _changed(session: Session) -> bool:
     return bool(session.report) or (cache is not None and cache.stored > 0)
 
 
-def _digest(session: Session) -> str | None:
-    """sha256 of answers.jsonl when a clean/ made from it exists (else nothing to compare)."""
-    pairs = session.run.stage("answers")
-    if not (session.run.clean.exists() and pairs.is_file()):
-        return None
-    with pairs.open("rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
-
-
-def _drop_stale_clean(session: Session, before: str) -> None:
-    """clean/ is derived from answers.jsonl: when the answers step changed the pairs, delete
-    it rather than leave it beside pairs it was not made from (`post:` rebuilds it in the
-    same run; otherwise `glan clean` does)."""
-    if _digest(session) == before:
-        return
-    shutil.rmtree(session.run.clean)
-    rebuilt = session.post_cfg is not None
-    then = "rebuilding it" if rebuilt else "add `post:` to the config or run `glan clean` to rebuild it"
-    session.events.note(f"{session.run.clean}: removed, it was made from an earlier answers.jsonl; {then}")
-
-
-def incomplete(report: dict[str, Any], failures: Callable[[str], Path], recipe: Recipe) -> str | None:
+def incomplete(report: dict[str, Any], folder: Callable[[str], Path], recipe: Recipe) -> str | None:
     """One line on what a run left undone (failed jobs, a stage that produced nothing from
     its input), from its report (step -> StageResult fields), naming each step by the
     command that runs it; None when nothing was."""
@@ -122,8 +227,8 @@ def incomplete(report: dict[str, Any], failures: Callable[[str], Path], recipe: 
             part = f"{step}: {failed} of {entry['jobs']} jobs failed"
             if given_up:
                 part += f", {given_up} on every attempt (max_rerun_attempts)"
-            if failures(stage).is_file():
-                part += f" (see {failures(stage)})"
+            if folder(stage).is_dir():  # the failed jobs are in its shards' .failures.jsonl files
+                part += f" (see {folder(stage)}/*.failures.jsonl)"
             parts.append(part)
             again, given = again or failed > given_up, given or given_up > 0
         elif entry["inputs"] and not entry["records"]:

@@ -68,10 +68,8 @@ class RunDir:
         self.root = root
 
     def stage(self, name: str) -> Path:
-        return self.root / f"{name}.jsonl"
-
-    def failures(self, name: str) -> Path:
-        return self.root / "failures" / f"{name}.jsonl"
+        """A step's folder of shards (glan.shards)."""
+        return self.root / name
 
     @property
     def cache(self) -> Path:

@@ -30,7 +30,7 @@ def estimate(
         from rich.markup import escape
         from rich.table import Table
 
-        rows = predict(run_config(config, set_, run_dir), subjects_per_sample)
+        rows = predict(run_config(config, set_, run_dir), {"subjects_per_sample": subjects_per_sample})
         if as_json:
             typer.echo(json.dumps([r.as_dict() for r in rows], indent=2))
             return

@@ -23,7 +23,7 @@ def require_complete(cfg: Any, report: dict[str, Any]) -> None:
     from glan.steps import incomplete
     from glan.store import RunDir
 
-    summary = incomplete(report, RunDir(cfg.run_dir).failures, recipe_of(cfg))
+    summary = incomplete(report, RunDir(cfg.run_dir).stage, recipe_of(cfg))
     if summary is not None:
         raise Incomplete(summary)
 
@@ -52,7 +52,7 @@ def _run_steps(
 
     report = asyncio.run(go())
     require_complete(cfg, report)
-    pairs = cfg.run_dir / "answers.jsonl"
+    pairs = cfg.run_dir / "answers"
     if "answers" in report and pairs.exists():
         say(f"done: {report['answers'].get('records', 0)} pairs in {pairs}", "green")
     if "kept" in report.get("clean", {}).get("clean", {}):

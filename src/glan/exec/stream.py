@@ -44,10 +44,12 @@ async def run_stage(
     concurrency: int = 1,
     max_reasks: int = 2,
     on_job_done: Callable[[], None] | None = None,
+    on_item_done: Callable[[int], None] | None = None,
     reruns: Reruns | None = None,
 ) -> StageResult:
-    """Run `stage` over `items`, calling `emit` for each output record in input order and
-    `fail` for each job that failed. `reruns`: recorded failures to ask anew."""
+    """Run `stage` over `items`, calling `emit` for each output record in input order, `fail`
+    for each job that failed, and `on_item_done(deferred jobs)` once an item's records and
+    failures are all out. `reruns`: recorded failures to ask anew."""
     result = StageResult()
     reruns = reruns or Reruns()
     sem = asyncio.Semaphore(concurrency)
@@ -63,10 +65,11 @@ async def run_stage(
 
     async def finish(item: Record, tasks: list[asyncio.Task]) -> None:
         records: list[Record] = []
+        deferred = 0
         for task in tasks:
             out = await task
             if out is None:
-                result.deferred += 1
+                deferred += 1
                 continue
             recs, failure = out
             records.extend(recs)
@@ -76,6 +79,9 @@ async def run_stage(
         for rec in stage.combine(item, records):
             result.records += 1
             emit(rec)
+        result.deferred += deferred
+        if on_item_done:
+            on_item_done(deferred)
 
     pending: deque[tuple[Record, list[asyncio.Task]]] = deque()
     in_window = 0

@@ -17,6 +17,7 @@ import orjson
 from glan.errors import ConfigError
 from glan.post.config import FieldMap
 from glan.records import lineage_id
+from glan.shards import INDEX, StepFolder
 
 _PARQUET = (".parquet", ".pq")
 _BOM = b"\xef\xbb\xbf"
@@ -66,10 +67,16 @@ def _jsonl_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
 
 
 def iter_rows(path: Path, what: str = "pairs file") -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line or row number from 1, row) for every row of a JSONL, CSV (either .gz) or Parquet file."""
+    """(line or row number from 1, row) for every row of a JSONL, CSV (either .gz) or Parquet
+    file, or of the shards of a glan step's folder (RUN/answers)."""
     import pyarrow as pa
 
     path = Path(path)
+    if path.is_dir() and (path / INDEX).is_file():  # a glan step's folder: its shards in order
+        folder = StepFolder(path)
+        for shard in folder.shards():
+            yield from iter_rows(folder.records_path(shard.name), what)
+        return
     _check_exists(path, what)
     name = path.name.lower()
     if name.endswith(_PARQUET):

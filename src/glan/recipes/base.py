@@ -3,14 +3,15 @@ files and the manifest all read the declaration; none lists steps by hand.
 
 A step is one of:
 - `map`: a stage over the records of its input step, one or more LLM jobs per record;
-- `source` / `reduce`: a function over the run (write the disciplines, merge the subjects
-  of a whole step), run as is by every executor;
+- `source`: a function over the run that returns the first step's shards (the disciplines);
+- `reduce`: a function over all the records of one input shard (merge the subjects of a
+  discipline), run as is by every executor;
 - `post`: clean and ship, after generation (only with a `post:` section).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -18,6 +19,7 @@ from glan.errors import ConfigError
 
 if TYPE_CHECKING:
     from glan.config import RunConfig, Sampling
+    from glan.records import Record
     from glan.stages.base import Stage
 
 StepKind = Literal["source", "map", "reduce", "post"]
@@ -25,6 +27,24 @@ StepKind = Literal["source", "map", "reduce", "post"]
 
 def _always(cfg: RunConfig) -> bool:
     return True
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """What `glan estimate` assumes of a step until its input exists (see glan.estimate).
+
+    A map step makes `stage.per_item` jobs per input record and `per_job` records per job; a
+    reduce step keeps `keep(cfg, n)` records of the n of one discipline; a source step will
+    write `records(cfg)`. `example(cfg, record)` is a representative output record made from
+    an input record (its prompt size stands for the next step's before there is any input);
+    `reply` is a typical reply length in tokens (None: max_tokens)."""
+
+    per_job: float = 1.0
+    assumption: str | None = None  # the name by which `glan estimate` may override per_job
+    keep: Callable[[RunConfig, float], float] | None = None
+    records: Callable[[RunConfig], list[Record]] | None = None
+    example: Callable[[RunConfig, Record], Record] | None = None
+    reply: int | None = None
 
 
 @dataclass(frozen=True)
@@ -38,8 +58,11 @@ class Step:
     input: str | Callable[[RunConfig], str] | None = None  # the step whose output it reads
     section: str | None = None  # the RunConfig section holding its sampling and `llm`
     stage: Callable[[RunConfig], Stage] | None = None  # map: builds its stage
-    apply: Callable[[Any], Awaitable[None]] | None = None  # source/reduce/post: runs on the run
+    apply: Callable[[Any], Awaitable[Any]] | None = None  # source: the shards; post: runs on the run
+    reduce: Callable[[RunConfig, list[Any]], Iterable[Any]] | None = None  # reduce: one shard's records
+    reads: type[Any] | None = None  # reduce: the record type of its input
     when: Callable[[RunConfig], bool] = _always  # whether the config uses this step
+    estimate: Estimate = Estimate()  # what `glan estimate` assumes of it
 
     def input_of(self, cfg: RunConfig) -> str | None:
         return self.input(cfg) if callable(self.input) else self.input
