@@ -328,3 +328,18 @@ def test_a_full_disk_is_one_line(server: FakeOpenAIServer, tmp_path: Path) -> No
     lines = [x for x in err.splitlines() if x.strip()]
     assert len(lines) == 1 and "cache.sqlite: cannot save LLM answers" in lines[0], err
     assert not step_done(tmp_path / "run", "answers")
+
+
+def test_an_old_run_dir_is_named_once_and_its_files_left_alone(
+    small_config: RunConfig, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rd = small_config.run_dir
+    run(small_config, FakeBackend(), GEN)
+    (rd / "pairs.jsonl").write_text('{"old": true}\n')  # a run dir of glan before the step folders
+    fake = FakeBackend()
+    run(small_config, fake, GEN)
+    err = capsys.readouterr().err
+    assert "older glan (pairs.jsonl)" in err and "delete them" in err and fake.calls == []
+    assert (rd / "pairs.jsonl").read_text() == '{"old": true}\n'
+    run(small_config, fake, GEN)
+    assert "older glan" not in capsys.readouterr().err  # said once

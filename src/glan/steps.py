@@ -34,6 +34,7 @@ async def run_steps(session: Session, names: list[str] | tuple[str, ...] | None 
     cfg, run = session.cfg, session.run
     steps = session.recipe.select(cfg, names)
     with run.lock():
+        _note_old_layout(session)
         run.read_manifest()  # a corrupt manifest or cache stops the run before it writes anything
         if any(s.calls_llm for s in steps) or (
             cfg.taxonomy == "generate" and any(s.name == "disciplines" for s in steps)
@@ -176,6 +177,20 @@ def _reduce(
             writer.emit(r)
         for _ in records:
             writer.item_done()
+
+
+def _note_old_layout(session: Session) -> None:
+    """Run dirs of glan before sharded steps hold one file per step (pairs.jsonl ...): the steps
+    now write folders, made again from the cache at no cost; say so once, touch nothing."""
+    names = ["pairs", *session.recipe.names()]
+    old = [f"{n}.jsonl" for n in names if (session.run.root / f"{n}.jsonl").is_file()]
+    if old and not (session.run.root / ".layout-noted").exists():
+        session.events.note(
+            f"{session.run.root} holds step files of an older glan ({', '.join(old)}): steps now "
+            "write folders (answers/ ...), made again from cache.sqlite without paying any call "
+            "twice; the old files are left as they were: delete them when you no longer need them"
+        )
+        (session.run.root / ".layout-noted").touch()
 
 
 def _post_inputs(session: Session) -> dict[str, str | None]:

@@ -70,7 +70,9 @@ IdF = Annotated[
 
 
 def clean_cmd(
-    pairs: Annotated[Path, typer.Argument(help="Pairs file: JSONL(.gz) or Parquet.")],
+    pairs: Annotated[
+        Path, typer.Argument(help="Pairs: a JSONL(.gz), CSV or Parquet file, or a run's answers/ folder.")
+    ],
     out: Out,
     config: Config = None,
     instruction_field: InstrF = None,

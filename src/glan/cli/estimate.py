@@ -15,7 +15,7 @@ def estimate(
     set_: SetOpt = None,
     run_dir: RunDirOpt = None,
     subjects_per_sample: Annotated[
-        float, typer.Option(help="Distinct subjects one sample yields (until subjects.jsonl exists).")
+        float, typer.Option(help="Distinct subjects one sample yields (until RUN/subjects/ exists).")
     ] = 12.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:

@@ -165,10 +165,10 @@ GLAN = Recipe(
         Step("clean", "post", None, input="answers", apply=clean, when=lambda cfg: cfg.post is not None),
     ),  # fmt: skip
     commands_help={
-        "disciplines": "Write disciplines.jsonl from the config's taxonomy (builtin, file, or generate).",
-        "subjects": "Subjects per discipline (needs disciplines.jsonl).",
-        "syllabi": "A syllabus per subject (needs subjects.jsonl).",
-        "questions": "Homework questions per syllabus (needs syllabi.jsonl).",
-        "answers": "An answer per question (needs questions.jsonl); writes answers.jsonl.",
+        "disciplines": "Write RUN/disciplines/ from the config's taxonomy (builtin, file, or generate).",
+        "subjects": "Subjects per discipline (needs RUN/disciplines/).",
+        "syllabi": "A syllabus per subject (needs RUN/subjects/).",
+        "questions": "Homework questions per syllabus (needs RUN/syllabi/).",
+        "answers": "An answer per question (needs RUN/questions/); writes the pairs to RUN/answers/.",
     },
 )
