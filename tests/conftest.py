@@ -36,8 +36,8 @@ def small_config(tmp_path: Path) -> RunConfig:
             f"run_dir={tmp_path / 'run'}",
             "disciplines=[Physics, Chemistry]",
             "subjects.samples=2",
-            "syllabus.min_sessions=3",
-            "syllabus.max_sessions=6",
+            "syllabi.min_sessions=3",
+            "syllabi.max_sessions=6",
             "questions.per_syllabus=4",
         ],
     )

@@ -88,9 +88,9 @@ CASES: dict[str, tuple[dict[str, str | bytes], list[str], list[str]]] = {
     ),
     "config disciplines not text": ({"c.yaml": "disciplines: [[1]]\n"}, STEP, ["c.yaml:1: disciplines.0"]),
     "config syllabus bounds": (
-        {"c.yaml": "syllabus: {min_sessions: 9, max_sessions: 3}\n"},
+        {"c.yaml": "syllabi: {min_sessions: 9, max_sessions: 3}\n"},
         RUN,
-        ["c.yaml:1: syllabus:", "min_sessions 9 > max_sessions 3"],
+        ["c.yaml:1: syllabi:", "min_sessions 9 > max_sessions 3"],
     ),
     "config bad price": ({"c.yaml": "prices:\n  m: {input: 1}\n"}, RUN, ["c.yaml:2: prices.m.output"]),
     # --set overrides

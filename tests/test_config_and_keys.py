@@ -38,7 +38,7 @@ def test_defaults_follow_the_paper() -> None:
     cfg = load_config(None)
     assert (cfg.subjects.temperature, cfg.subjects.top_p, cfg.subjects.samples) == (1.0, 0.95, 10)
     assert (cfg.answers.temperature, cfg.answers.top_p) == (0.7, 0.95)
-    assert (cfg.syllabus.min_sessions, cfg.syllabus.max_sessions) == (10, 30)
+    assert (cfg.syllabi.min_sessions, cfg.syllabi.max_sessions) == (10, 30)
     assert cfg.llm.backend == "local"
 
 
@@ -58,7 +58,7 @@ def test_overrides_and_per_step_llm(tmp_path: Path) -> None:
             "subjects:\n  samples: 0\n",
             "c.yaml:2: subjects.samples: Input should be greater than or equal to 1 (got 0)",
         ),
-        ("syllabus: {min_sessions: 9, max_sessions: 3}\n", "min_sessions 9 > max_sessions 3"),
+        ("syllabi: {min_sessions: 9, max_sessions: 3}\n", "min_sessions 9 > max_sessions 3"),
         ("llm: {backend: openai}\n", "needs base_url"),
         ("questions:\n  challenging_share: 2\n", "challenging_share"),
         ("a: [1, 2\n", "c.yaml:1: YAML syntax error"),

@@ -119,7 +119,7 @@ def test_cli_exits_1_until_a_rerun_gets_valid_replies(
     cfg = tmp_path / "run.yaml"
     cfg.write_text(
         f"run_dir: {tmp_path / 'run'}\ndisciplines: [Physics]\nmax_rerun_attempts: 1\n"
-        "subjects: {samples: 2, mode: json}\nsyllabus: {min_sessions: 3, max_sessions: 4}\n"
+        "subjects: {samples: 2, mode: json}\nsyllabi: {min_sessions: 3, max_sessions: 4}\n"
         "questions: {per_syllabus: 2}\nllm: {backend: openai, base_url: 'http://127.0.0.1:9/v1', model: m}\n"
     )
     codes, outs = [], []

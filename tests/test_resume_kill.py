@@ -40,7 +40,7 @@ llm:
 subjects:
   mode: two_call
   samples: 2
-syllabus:
+syllabi:
   min_sessions: 3
   max_sessions: 5
 questions:

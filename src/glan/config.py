@@ -110,7 +110,7 @@ class RunConfig(Strict):
     llm: LLMConfig = Field(default_factory=default_options)
     taxonomy_gen: TaxonomyGenConfig = Field(default_factory=TaxonomyGenConfig)
     subjects: SubjectsConfig = Field(default_factory=SubjectsConfig)
-    syllabus: SyllabusConfig = Field(default_factory=SyllabusConfig)
+    syllabi: SyllabusConfig = Field(default_factory=SyllabusConfig)
     questions: QuestionsConfig = Field(default_factory=QuestionsConfig)
     answers: AnswersConfig = Field(default_factory=AnswersConfig)
     post: dict[str, Any] | None = Field(

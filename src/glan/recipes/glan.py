@@ -140,8 +140,8 @@ GLAN = Recipe(
             "map",
             "syllabi",
             input="subjects",
-            section="syllabus",
-            stage=_seeded(SyllabusStage, "syllabus"),
+            section="syllabi",
+            stage=_seeded(SyllabusStage, "syllabi"),
             estimate=est.SYLLABI,
         ),
         Step(

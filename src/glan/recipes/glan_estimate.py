@@ -56,7 +56,7 @@ def _subject(cfg: RunConfig, r: Record) -> Record:
 
 
 def _syllabus(cfg: RunConfig, s: Record) -> Record:
-    sessions = (cfg.syllabus.min_sessions + cfg.syllabus.max_sessions) // 2
+    sessions = (cfg.syllabi.min_sessions + cfg.syllabi.max_sessions) // 2
     return Syllabus(
         id="y", **_lineage(s), subject="A representative course", level="undergraduate",
         introduction=_filler(60), objectives=[_filler(12) for _ in range(4)],
