@@ -167,7 +167,7 @@ def test_no_pairs_skips_clean_and_the_run_is_incomplete(small_config: RunConfig)
     assert summary is not None and summary.startswith("incomplete: answers: ")
 
 
-def test_a_pair_carries_its_method_recipe_and_steps_with_unchanged_ids() -> None:
+def test_a_pair_carries_its_method_recipe_and_steps_with_unchanged_ids(small_config: RunConfig) -> None:
     """The generic lineage is added to a pair without touching its id or its request key."""
     from glan.config import AnswersConfig
     from glan.llm.base import ChatResponse
@@ -178,7 +178,10 @@ def test_a_pair_carries_its_method_recipe_and_steps_with_unchanged_ids() -> None
         syllabus_id="s1", subject="Mechanics", level="undergraduate", index=0, difficulty="basic",
         sessions=[1], concepts=["force"], question="What is a force?", model="m", sampling={},
     )  # fmt: skip
+    from glan.recipes import get_recipe
+
     stage = AnswerStage(AnswersConfig(), "m", 0)
+    stage.lineage_steps = get_recipe("glan").lineage(small_config, "answers")  # as the recipe does
     (job,) = stage.jobs(q)
     (pair,) = stage.parse(job, ChatResponse(text="A push or a pull.", finish_reason="stop"))
     assert (pair.method, pair.recipe) == ("glan", "glan")
@@ -188,3 +191,9 @@ def test_a_pair_carries_its_method_recipe_and_steps_with_unchanged_ids() -> None
     line = orjson.loads(orjson.dumps(pair.model_dump(mode="json")))
     assert "messages" not in line and list(line)[-3:] == ["method", "recipe", "steps"]
     assert InstructionPair.model_validate(line) == pair
+
+
+def test_a_run_s_pairs_carry_the_lineage_the_recipe_declares(small_config: RunConfig) -> None:
+    run(small_config, FakeBackend())
+    pairs = step_records(small_config.run_dir, "answers", InstructionPair)
+    assert pairs and all(p.steps == ["disciplines", "subjects", "syllabi", "questions", "answers"] for p in pairs)

@@ -105,6 +105,16 @@ class Recipe:
         wanted = set(names)
         return [s for s in self.steps if s.when(cfg) and (s.name in wanted or s.command in wanted)]
 
+    def lineage(self, cfg: RunConfig, name: str) -> tuple[str, ...]:
+        """The commands whose steps a step's records descend from, first to last, its own too."""
+        chain: list[str] = []
+        step: Step | None = self.step(name)
+        while step is not None:
+            chain.append(step.command or step.name)
+            source = step.input_of(cfg)
+            step = self.step(source) if source else None
+        return tuple(dict.fromkeys(reversed(chain)))
+
     def llm_steps(self, cfg: RunConfig, command: str | None = None) -> list[Step]:
         """The steps that call the LLM (of one command), in order."""
         return [s for s in self.select(cfg, None if command is None else [command]) if s.calls_llm]

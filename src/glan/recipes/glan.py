@@ -94,6 +94,12 @@ def _subject_stage(cfg: RunConfig) -> Stage:
     return SubjectsJsonStage(sc, model, cfg.seed)
 
 
+def _answers(cfg: RunConfig) -> Stage:
+    stage = AnswerStage(cfg.answers, _model(cfg, "answers"), cfg.seed)
+    stage.lineage_steps = GLAN.lineage(cfg, "answers")
+    return stage
+
+
 def _two_call(cfg: RunConfig) -> bool:
     return cfg.subjects.mode == "two_call"
 
@@ -159,7 +165,7 @@ GLAN = Recipe(
             "answers",
             input="questions",
             section="answers",
-            stage=_seeded(AnswerStage, "answers"),
+            stage=_answers,
             estimate=est.ANSWERS,
         ),
         Step("clean", "post", None, input="answers", apply=clean, when=lambda cfg: cfg.post is not None),

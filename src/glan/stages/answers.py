@@ -19,11 +19,11 @@ class AnswerStage(SeededStage):
 
     cfg: AnswersConfig
     # The generic lineage of every pair it makes (glan.records.InstructionPair): the method,
-    # the recipe, and the steps whose records an answer descends from. A recipe that runs
-    # this stage under another name sets its own.
+    # the recipe, and the step commands whose records an answer descends from (the recipe that
+    # builds the stage sets them from its declaration).
     method: ClassVar[str] = "glan"
     recipe: ClassVar[str] = "glan"
-    lineage_steps: ClassVar[tuple[str, ...]] = ("disciplines", "subjects", "syllabi", "questions", "answers")
+    lineage_steps: tuple[str, ...] = ()
 
     def jobs(self, item: Question) -> Iterable[Job]:
         messages = [{"role": "user", "content": item.question}]
