@@ -196,4 +196,5 @@ def test_a_pair_carries_its_method_recipe_and_steps_with_unchanged_ids(small_con
 def test_a_run_s_pairs_carry_the_lineage_the_recipe_declares(small_config: RunConfig) -> None:
     run(small_config, FakeBackend())
     pairs = step_records(small_config.run_dir, "answers", InstructionPair)
-    assert pairs and all(p.steps == ["disciplines", "subjects", "syllabi", "questions", "answers"] for p in pairs)
+    steps = ["disciplines", "subjects", "syllabi", "questions", "answers"]
+    assert pairs and all(p.steps == steps for p in pairs)
