@@ -121,7 +121,13 @@ def shape(size: int) -> tuple[int, int]:
     return 1, max(1, round(size / DISCIPLINES))
 
 
-def write_config(path: Path, run_dir: Path, url: str, size: int, concurrency: int) -> None:
+def syllabi_section(src: Path) -> str:
+    """The config section of the syllabi step in that version (`syllabus` before it was renamed)."""
+    config = (src / "glan" / "config.py").read_text()
+    return "syllabi" if "    syllabi: SyllabusConfig" in config else "syllabus"
+
+
+def write_config(path: Path, run_dir: Path, url: str, size: int, concurrency: int, src: Path) -> None:
     s, q = shape(size)
     llm = {"backend": "openai", "base_url": url, "model": MODEL, "api_key_env": "GLAN_BENCH_KEY"}
     cfg = {
@@ -130,7 +136,7 @@ def write_config(path: Path, run_dir: Path, url: str, size: int, concurrency: in
         "taxonomy": "builtin",
         "llm": {**llm, "concurrency": concurrency},
         "subjects": {"mode": "json", "samples": math.ceil(s / SUBJECTS_PER_REPLY), "max_per_discipline": s},
-        "syllabus": {"min_sessions": 4, "max_sessions": 6},
+        syllabi_section(src): {"min_sessions": 4, "max_sessions": 6},
         "questions": {"per_syllabus": q},
     }
     path.write_text(json.dumps(cfg, indent=1))  # JSON is YAML
@@ -140,7 +146,7 @@ def count_pairs(run_dir: Path) -> int | None:
     """Pairs in pairs.jsonl, answers.jsonl or a folder of shards answers/ (whichever exists)."""
     if (run_dir / "answers").is_dir():
         files = [p for p in (run_dir / "answers").rglob("*.jsonl*") if p.name.endswith((".jsonl", ".gz"))]
-        files = [p for p in files if not p.name.startswith(".")]
+        files = [p for p in files if not p.name.startswith(".") and ".failures." not in p.name]
     else:
         files = [p for p in (run_dir / "pairs.jsonl", run_dir / "answers.jsonl") if p.is_file()][:1]
     n = 0
@@ -198,7 +204,7 @@ def measure(name: str, src: Path, url: str, size: int, concurrency: int, tmp: Pa
     work = tmp / f"{name}-{size}"
     work.mkdir()
     for run in ("first", "resumed"):
-        write_config(work / f"{run}.yaml", work / run, url, size, concurrency)
+        write_config(work / f"{run}.yaml", work / run, url, size, concurrency, src)
 
     r = glan_run(env, work / "first.yaml", work / "first.log")
     res = {"pairs": finished(r, work / "first", work / "first.log")}

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import asdict
-from typing import Any
+from typing import Any, Protocol
 
 from glan.config import LLMConfig, RunConfig
 from glan.events import Events, StageProgress
@@ -23,13 +23,12 @@ from glan.store import RunDir
 USAGE_KEYS = ("calls", "prompt_tokens", "completion_tokens", "cost_usd")
 
 
-class Executor:
+class Executor(Protocol):
     """What a session needs of an executor (glan.exec): a driver of job flows for a client."""
 
     name: str
 
-    def driver(self, client: LLMClient) -> Driver:
-        raise NotImplementedError
+    def driver(self, client: LLMClient) -> Driver: ...
 
 
 def make_backend(cfg: LLMConfig) -> Backend:
