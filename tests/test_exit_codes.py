@@ -43,7 +43,7 @@ def glan_run(tmp_path: Path, base_url: str, *, samples: int = 20, **llm: object)
         "run_dir": str(tmp_path / "run"),
         "disciplines": ["Physics"],
         "subjects": {"samples": samples, "mode": "json"},
-        "syllabus": {"min_sessions": 3, "max_sessions": 4},
+        "syllabi": {"min_sessions": 3, "max_sessions": 4},
         "questions": {"per_syllabus": 2},
         "llm": {"backend": "openai", "base_url": base_url, "model": "fake", "api_key_env": None}
         | {"concurrency": 2, **llm},

@@ -56,7 +56,7 @@ def config_file(tmp_path: Path, base_url: str, per_syllabus: int = 2) -> Path:
     f = tmp_path / "run.yaml"
     f.write_text(
         "disciplines: [Physics]\nsubjects: {mode: json, samples: 2}\n"
-        f"syllabus: {{min_sessions: 3, max_sessions: 3}}\nquestions: {{per_syllabus: {per_syllabus}}}\n"
+        f"syllabi: {{min_sessions: 3, max_sessions: 3}}\nquestions: {{per_syllabus: {per_syllabus}}}\n"
         f"llm: {{backend: openai, base_url: '{base_url}', model: fake, api_key_env: null, concurrency: 4}}\n"
     )
     return f
