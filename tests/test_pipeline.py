@@ -198,3 +198,16 @@ def test_a_run_s_pairs_carry_the_lineage_the_recipe_declares(small_config: RunCo
     pairs = step_records(small_config.run_dir, "answers", InstructionPair)
     steps = ["disciplines", "subjects", "syllabi", "questions", "answers"]
     assert pairs and all(p.steps == steps for p in pairs)
+
+
+def test_a_changed_reduce_setting_makes_the_merge_again(small_config: RunConfig) -> None:
+    run(small_config, FakeBackend())
+    before = step_records(small_config.run_dir, "subjects", Subject)
+    fewer = small_config.model_copy(
+        update={"subjects": small_config.subjects.model_copy(update={"max_per_discipline": 1})}
+    )
+    fake = FakeBackend()
+    run(fewer, fake)
+    after = step_records(small_config.run_dir, "subjects", Subject)
+    assert len(after) == 2 < len(before)  # one subject per discipline now
+    assert all(c.schema_name != "subjects" for c in fake.calls)  # the samples came from the cache

@@ -74,11 +74,15 @@ async def _run_step(session: Session, step: Step) -> None:
 
 def step_config(session: Session, step: Step) -> str:
     """What changes a step's records besides its input: the recipe, the seed, the re-ask
-    settings and the step's own section (sampling, model, endpoint; never a key)."""
+    settings, the step's own section (sampling, model, endpoint; never a key) and its stage's
+    version."""
     cfg = session.cfg
     section = getattr(cfg, step.section).model_dump(mode="json") if step.section else None
     llm = cfg.llm_for(step.sampling(cfg)).model_dump(mode="json") if step.calls_llm else None
-    return fingerprint(cfg.recipe, step.name, cfg.seed, cfg.max_reasks, cfg.max_rerun_attempts, section, llm)
+    version = step.stage(cfg).version if step.stage is not None else None
+    return fingerprint(
+        cfg.recipe, step.name, cfg.seed, cfg.max_reasks, cfg.max_rerun_attempts, section, llm, version
+    )
 
 
 async def _source(session: Session, step: Step, shards: list[tuple[str, list[Any]]]) -> None:

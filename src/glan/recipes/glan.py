@@ -137,6 +137,7 @@ GLAN = Recipe(
             "reduce",
             "subjects",
             input="subject_samples",
+            section="subjects",  # max_per_discipline: a change makes the merge again
             reduce=merge,
             reads=Subject,
             estimate=est.SUBJECTS,

@@ -46,6 +46,9 @@ class Stage:
     name: ClassVar[str]
     input: ClassVar[type[Record]]
     output: ClassVar[type[Record]]
+    # Raise it when a prompt or the parsing changes: finished shards are then made again (the
+    # calls of a changed prompt are new; those of a changed parser come from the cache).
+    version: ClassVar[int] = 1
 
     @property
     def per_item(self) -> int:
