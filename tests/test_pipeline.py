@@ -211,3 +211,15 @@ def test_a_changed_reduce_setting_makes_the_merge_again(small_config: RunConfig)
     after = step_records(small_config.run_dir, "subjects", Subject)
     assert len(after) == 2 < len(before)  # one subject per discipline now
     assert all(c.schema_name != "subjects" for c in fake.calls)  # the samples came from the cache
+
+
+def test_a_new_stage_version_makes_its_shards_again(
+    small_config: RunConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from glan.stages.syllabus import SyllabusStage
+
+    run(small_config, FakeBackend())
+    assert run(small_config, FakeBackend())["syllabi"]["skipped_shards"] == 2  # unchanged: skipped
+    monkeypatch.setattr(SyllabusStage, "version", 2)
+    report = run(small_config, FakeBackend())
+    assert report["syllabi"]["skipped_shards"] == 0 and report["syllabi"]["cache_hits"] > 0
