@@ -88,7 +88,9 @@ def test_usage_is_stored_with_each_response(tmp_path: Path) -> None:
     finally:
         SPEND.reset(token)
     cache.close()
-    usage = usage_of(tmp_path / "c.sqlite")  # what a new process reads back
+    mark, usage = usage_of(tmp_path / "c.sqlite")  # what a new process reads back
+    assert usage_of(tmp_path / "c.sqlite", known=(mark, "unchanged")) == (mark, "unchanged")
+    assert usage_of(tmp_path / "c.sqlite", known=(mark - 1, "stale")) == (mark, usage)
     assert usage == {
         "answers": {"gpt-x": {"calls": 2, "prompt_tokens": 6, "completion_tokens": 10, "cost_usd": 2.6e-05}},
         "batch": {

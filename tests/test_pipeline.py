@@ -223,3 +223,11 @@ def test_a_new_stage_version_makes_its_shards_again(
     monkeypatch.setattr(SyllabusStage, "version", 2)
     report = run(small_config, FakeBackend())
     assert report["syllabi"]["skipped_shards"] == 0 and report["syllabi"]["cache_hits"] > 0
+
+
+def test_a_rerun_rewrites_no_unchanged_discipline_shard(small_config: RunConfig) -> None:
+    run(small_config, FakeBackend())
+    shards = sorted((small_config.run_dir / "disciplines").glob("*.jsonl"))
+    stamps = [p.stat().st_mtime_ns for p in shards]
+    run(small_config, FakeBackend())
+    assert [p.stat().st_mtime_ns for p in shards] == stamps  # left as they were: no write, no fsync

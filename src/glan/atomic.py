@@ -41,6 +41,15 @@ def write_atomic(path: Path, data: bytes) -> None:
         tmp.unlink(missing_ok=True)
 
 
+def jsonl_line(rec: BaseModel | dict[str, Any]) -> bytes:
+    """One record as a JSONL line (keys starting with `_`, caches of the post steps, left out)."""
+    if isinstance(rec, BaseModel):
+        data = rec.model_dump(mode="json")
+    else:
+        data = {k: v for k, v in rec.items() if not k.startswith("_")}
+    return _dumps(data) + b"\n"
+
+
 class JsonlWriter:
     """One JSON object per line (a pydantic record or a dict), written to `path.partial`.
 
@@ -58,11 +67,7 @@ class JsonlWriter:
         self.count = 0
 
     def write(self, rec: BaseModel | dict[str, Any]) -> None:
-        if isinstance(rec, BaseModel):
-            data = rec.model_dump(mode="json")
-        else:
-            data = {k: v for k, v in rec.items() if not k.startswith("_")}
-        line = _dumps(data) + b"\n"
+        line = jsonl_line(rec)
         self._fh.write(line)
         self._sha.update(line)
         self.count += 1

@@ -20,8 +20,8 @@ def write_manifest(session: Session) -> None:
     cost, whatever was killed on the way (batch imports at batch prices)."""
     run = session.run
     old = run.read_manifest()
-    cache = session.opened_cache
-    usage = cache.usage() if cache is not None else usage_of(run.cache)
+    known = (old["usage_mark"], old["usage"]) if "usage_mark" in old and "usage" in old else None
+    mark, usage = usage_of(run.cache, session.opened_cache, known)
     write_json_atomic(
         run.manifest,
         {
@@ -30,5 +30,6 @@ def write_manifest(session: Session) -> None:
             "config": session.cfg.model_dump(mode="json"),
             "steps": {**old.get("steps", {}), **session.report},
             "usage": usage,
+            "usage_mark": mark,
         },
     )

@@ -8,18 +8,20 @@ and all LLM calls go through one durable cache, so a rerun repeats none.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import shutil
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from glan.atomic import jsonl_line, write_atomic
 from glan.errors import StepDeferred
 from glan.exec import Reruns
 from glan.manifest import write_manifest
 from glan.recipes import Recipe, Step
 from glan.shards import PostMarker, Shard, ShardWriter, StepFolder, fingerprint
-from glan.store import JsonlWriter, read_jsonl
+from glan.store import read_jsonl
 
 if TYPE_CHECKING:
     from glan.session import Session
@@ -86,15 +88,19 @@ def step_config(session: Session, step: Step) -> str:
 
 
 async def _source(session: Session, step: Step, shards: list[tuple[str, list[Any]]]) -> None:
-    """The first step's shards, rewritten each run (cheap); unchanged ones keep their digest,
-    so the steps after them skip them."""
+    """The first step's shards; one whose content is what the folder holds already is left as
+    it is (no write, no fsync), and keeps its digest, so the steps after it skip it."""
     folder = StepFolder(session.run.stage(step.name))
+    had = {s["name"]: s["digest"] for s in (folder.index() or {}).get("shards", [])}
     written = []
     for name, records in shards:
-        with JsonlWriter(folder.records_path(name)) as w:
-            for r in records:
-                w.write(r)
-        written.append(Shard(name, w.digest, w.count, fingerprint=w.digest))
+        data = b"".join(map(jsonl_line, records))
+        digest = hashlib.sha256(data).hexdigest()
+        path = folder.records_path(name)
+        if had.get(name) != digest or not path.is_file():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(path, data)
+        written.append(Shard(name, digest, len(records), fingerprint=digest))
     index = folder.write_index(written, fingerprint(step.name), "")
     session.report[step.name] = {"records": index["records"], "shards": len(written)}
 

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -241,6 +241,12 @@ class ResponseCache:
             }
         return out
 
+    def mark(self) -> int:
+        """The rowid of the newest response: it grows with every response stored (a replaced
+        one too), so an unchanged mark means an unchanged cache."""
+        row = self._query("SELECT max(rowid) FROM responses")
+        return (row[0] if row else None) or 0
+
     def __len__(self) -> int:
         row = self._query("SELECT COUNT(*) FROM responses")
         assert row is not None
@@ -258,12 +264,21 @@ class ResponseCache:
             self._db.close()
 
 
-def usage_of(path: Path) -> dict[str, dict[str, dict[str, float]]]:
-    """The usage table of a cache file ({} when there is none)."""
-    if not path.is_file():
-        return {}
-    cache = ResponseCache(path)
+def usage_of(
+    path: Path, cache: ResponseCache | None = None, known: tuple[int, Any] | None = None
+) -> tuple[int, dict[str, dict[str, dict[str, float]]]]:
+    """(mark, usage table) of a cache file ((0, {}) when there is none), through `cache` when
+    it is open. `known` is an earlier (mark, usage): reused while the mark, the newest row's
+    rowid, is the same (nothing stored since), so a rerun never scans a cache of millions."""
+    if cache is None and not path.is_file():
+        return 0, {}
+    own = cache is None
+    cache = cache or ResponseCache(path)
     try:
-        return cache.usage()
+        mark = cache.mark()
+        if known is not None and known[0] == mark:
+            return known
+        return mark, cache.usage()
     finally:
-        cache.close()
+        if own:
+            cache.close()
