@@ -46,12 +46,6 @@ def require(path: Path) -> None:
         raise ConfigError(f"{path}: not found (run the step that writes it first)")
 
 
-def count_lines(path: Path) -> int:
-    require(path)
-    with path.open("rb") as f:
-        return sum(1 for line in f if line.strip())
-
-
 def write_text_atomic(path: Path, text: str) -> None:
     """Write `text` to a temporary name, fsync it, then rename it into place."""
     write_atomic(path, text.encode())
