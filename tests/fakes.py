@@ -53,11 +53,37 @@ def fake_reply(body: dict[str, Any]) -> str:
         )
     if name == "question":
         return json.dumps({"question": f"Explain the following, question {h}: {last[-80:]}"})
+    if name == "instructions":  # Self-Instruct: new tasks, varied so that few are near-duplicates
+        n = schema.get("properties", {}).get("instructions", {}).get("maxItems", 4)
+        return json.dumps({"instructions": [_task_text(h, i) for i in range(n)]})
+    if name == "task_type":
+        return json.dumps({"is_classification": h % 3 == 0})
+    if name == "instances":
+        pairs = [{"input": f"input {h % 89} {i}", "output": f"output {h % 97} {i}"} for i in range(2)]
+        return json.dumps({"instances": pairs})
+    if name == "evolved":  # Evol-Instruct: the rewritten instruction, a little longer
+        return json.dumps({"instruction": f"{_task_text(h, 0)} Also justify each step ({h % 1000})."})
+    if name == "judge":  # Evol-Instruct's elimination rule 1: every fourth evolution adds nothing
+        return json.dumps({"verdict": "equal" if h % 4 == 0 else "not_equal"})
     if name == "names":
         return json.dumps({"items": [f"Node {h % 97} {i}" for i in range(2)]})
     if "Act as an education expert" in last:
         return f"1. Subject {h % 7} (undergraduate): topic a, topic b\n2. Subject {(h + 1) % 7} ({h})"
     return f"Answer {h}: because of the reasons given in the question ({len(last)} chars)."
+
+
+_WORDS = (  # noqa: SIM905 (a paragraph of words reads better than a list literal)
+    "compare summarize classify rewrite explain list suggest translate outline estimate "
+    "river budget protein poem invoice planet recipe tariff sonnet glacier algebra vaccine "
+    "castle startup violin harbor desert neuron ledger comet orchard tunnel jazz parrot "
+    "meadow fossil tenant rocket cactus mural quartz bakery canyon ballot lantern"
+).split()
+
+
+def _task_text(h: int, i: int) -> str:
+    """A task of ten words drawn from `_WORDS` by hash: two such tasks rarely share much."""
+    words = [_WORDS[_h(h, i, k) % len(_WORDS)] for k in range(10)]
+    return f"{words[0].capitalize()} the {' '.join(words[1:])}."
 
 
 class Killed(BaseException):

@@ -10,28 +10,18 @@ from typing import Annotated, Any, Literal, get_args, get_origin
 import yaml
 from pydantic import (
     BaseModel,
-    ConfigDict,
     Field,
-    SerializeAsAny,
     ValidationError,
-    WrapValidator,
     field_validator,
     model_validator,
 )
 
+from glan.config_base import LLMConfig, Sampling, Strict
 from glan.errors import ConfigError
 from glan.llm import registry
-from glan.llm.registry import BackendOptions, default_options, validate_options
+from glan.llm.registry import BackendOptions, default_options
+from glan.method_config import EvolveConfig, InstancesConfig, SelfInstructConfig
 from glan.yamlio import compose, construct, line_of, parse_value, read_text
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-# An `llm:` section: the settings of the backend its `backend:` names (glan.llm.registry),
-# each backend's validated on their own; dumped with that backend's fields.
-LLMConfig = Annotated[SerializeAsAny[BackendOptions], WrapValidator(validate_options)]
 
 
 class PriceConfig(Strict):
@@ -43,16 +33,6 @@ class PriceConfig(Strict):
 
     def cost(self, prompt_tokens: float, completion_tokens: float) -> float:
         return (prompt_tokens * self.input + completion_tokens * self.output) / 1e6
-
-
-class Sampling(Strict):
-    temperature: float = Field(default=0.7, ge=0, le=2)
-    top_p: float = Field(default=0.95, gt=0, le=1)
-    max_tokens: int = Field(default=1024, ge=1)
-    llm: LLMConfig | None = Field(default=None, description="override the run's llm for this step")
-
-    def sampling(self) -> dict[str, float | int]:
-        return {"temperature": self.temperature, "top_p": self.top_p, "max_tokens": self.max_tokens}
 
 
 class TaxonomyGenConfig(Sampling):
@@ -113,6 +93,9 @@ class RunConfig(Strict):
     syllabi: SyllabusConfig = Field(default_factory=SyllabusConfig)
     questions: QuestionsConfig = Field(default_factory=QuestionsConfig)
     answers: AnswersConfig = Field(default_factory=AnswersConfig)
+    evolve: EvolveConfig = Field(default_factory=EvolveConfig)
+    self_instruct: SelfInstructConfig = Field(default_factory=SelfInstructConfig)
+    instances: InstancesConfig = Field(default_factory=InstancesConfig)
     post: dict[str, Any] | None = Field(
         default=None, description="clean/export settings (glan.post.config.PostConfig)"
     )

@@ -88,6 +88,8 @@ class Question(Lineage):
     question: str
     model: str
     sampling: dict[str, Any]
+    # the evolutions applied (Evol-Instruct on GLAN's questions): {operation, round, from}
+    evolution: list[dict[str, Any]] | None = _unset()
 
 
 class Turn(BaseModel):
@@ -129,6 +131,31 @@ class InstructionPair(Record):
     recipe: str | None = None
     steps: list[str] = Field(default_factory=list)
     messages: list[Turn] | None = _unset()
+    input: str | None = _unset()  # an Alpaca-style input of the instruction (Self-Instruct)
+    meta: dict[str, Any] | None = _unset()  # the method's own lineage (round, operation, ...)
+
+
+class Task(Record):
+    """An instruction of Self-Instruct or Evol-Instruct, with its instances when it has any:
+    a seed task (origin `human`), or one the bootstrap loop generated (origin `machine`)."""
+
+    instruction: str
+    instances: list[dict[str, str]] = Field(default_factory=list)  # [{input, output}]
+    is_classification: bool | None = None
+    origin: Literal["human", "machine"] = "human"
+    round: int | None = _unset()
+    prompt: str | None = _unset()  # the id of the prompt that generated it
+
+
+class Dropped(Record):
+    """Something a generation step made and then dropped, with its named reason: written to
+    the step's `NAME.removed.jsonl` beside its records, never silently lost."""
+
+    stage: str
+    input_id: str
+    reason: str
+    text: str
+    detail: dict[str, Any] | None = _unset()
 
 
 class Failure(BaseModel):

@@ -4,6 +4,7 @@
                                   step's config fingerprint and the digest of its input's index
     RUN/STEP/NAME.jsonl           the records of one shard (made from shard NAME of its input)
     RUN/STEP/NAME.failures.jsonl  its failed jobs, with their raw replies
+    RUN/STEP/NAME.removed.jsonl   what the step made and dropped, each with its reason
     RUN/STEP/NAME.done.json       its marker: fingerprint (step config + input shard digest)
 
 A shard is finished when its marker matches what it would be made from now: a rerun skips it
@@ -24,6 +25,7 @@ import orjson
 from pydantic import BaseModel
 
 from glan.errors import ConfigError
+from glan.records import Dropped
 from glan.store import JsonlWriter, RunDir, read_jsonl, write_json_atomic
 
 M = TypeVar("M", bound=BaseModel)
@@ -42,6 +44,7 @@ class Shard:
     records: int
     failures: int = 0
     fingerprint: str = ""  # what it was made from (config + input shard digest)
+    removed: int = 0  # records the step made and dropped (glan.records.Dropped)
 
 
 class StepFolder:
@@ -53,6 +56,9 @@ class StepFolder:
 
     def failures_path(self, name: str) -> Path:
         return self.root / f"{name}.failures.jsonl"
+
+    def removed_path(self, name: str) -> Path:
+        return self.root / f"{name}.removed.jsonl"
 
     def _marker_path(self, name: str) -> Path:
         return self.root / f"{name}.done.json"
@@ -116,6 +122,7 @@ class StepFolder:
             "digest": fingerprint([s.digest for s in shards]),
             "records": sum(s.records for s in shards),
             "failures": sum(s.failures for s in shards),
+            "removed": sum(s.removed for s in shards),
             "shards": [asdict(s) for s in shards],
         }
         write_json_atomic(self.root / INDEX, index)
@@ -166,6 +173,7 @@ class ShardWriter:
         self.left = self.deferred = 0
         self.records: JsonlWriter | None = None
         self.failures: JsonlWriter | None = None
+        self.removed: JsonlWriter | None = None
         self._next()
 
     def _next(self) -> None:
@@ -173,11 +181,12 @@ class ShardWriter:
         while True:
             self.at += 1
             if self.at >= len(self.todo):
-                self.records = self.failures = None
+                self.records = self.failures = self.removed = None
                 return
             shard, _ = self.todo[self.at]
             self.records = JsonlWriter(self.out.records_path(shard.name))
             self.failures = JsonlWriter(self.out.failures_path(shard.name))
+            self.removed = JsonlWriter(self.out.removed_path(shard.name))
             self.left, self.deferred = shard.records, 0
             if self.left:
                 return
@@ -185,19 +194,22 @@ class ShardWriter:
 
     def _commit(self) -> None:
         shard, fp = self.todo[self.at]
-        assert self.records is not None and self.failures is not None
+        assert self.records is not None and self.failures is not None and self.removed is not None
         if self.deferred:  # its records would be incomplete: the next round makes it
             self.abort()
             return
         self.records.commit()
         self.failures.commit()
-        made = Shard(shard.name, self.records.digest, self.records.count, self.failures.count, fp)
+        self.removed.commit()
+        made = Shard(
+            shard.name, self.records.digest, self.records.count, self.failures.count, fp, self.removed.count
+        )
         self.out.mark(made)
         self.done[shard.name] = made
 
     def emit(self, record: Any) -> None:
-        assert self.records is not None
-        self.records.write(record)
+        assert self.records is not None and self.removed is not None
+        (self.removed if isinstance(record, Dropped) else self.records).write(record)
 
     def fail(self, failure: Any) -> None:
         assert self.failures is not None
@@ -212,7 +224,7 @@ class ShardWriter:
             self._next()
 
     def abort(self) -> None:
-        if self.records is not None and self.failures is not None:
-            self.records.abort()
-            self.failures.abort()
-            self.records = self.failures = None
+        for writer in (self.records, self.failures, self.removed):
+            if writer is not None:
+                writer.abort()
+        self.records = self.failures = self.removed = None

@@ -70,6 +70,9 @@ async def _run_step(session: Session, step: Step) -> None:
     elif step.kind == "source":
         assert step.apply is not None
         await _source(session, step, await step.apply(session))
+    elif step.kind == "loop":
+        assert step.apply is not None
+        await step.apply(session, step)
     else:
         await _sharded(session, step)
 

@@ -33,6 +33,7 @@ class StageResult:
     given_up: int = 0  # failures whose reply never validated in max_rerun_attempts reruns
     reasks: int = 0
     deferred: int = 0  # jobs waiting for an answer from a batch file
+    dropped: int = 0  # records the stage made and dropped with a reason (glan.records.Dropped)
 
 
 @dataclass(frozen=True)

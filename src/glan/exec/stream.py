@@ -12,7 +12,7 @@ from contextlib import contextmanager
 
 from glan.exec.jobs import Flow, Outcome, Reruns, StageResult, job_flow
 from glan.llm.base import ChatRequest
-from glan.records import Failure, Record
+from glan.records import Dropped, Failure, Record
 from glan.stages.base import Job, Stage
 
 # Drives one job's flow to its outcome; None when the job waits for an answer (a batch file).
@@ -77,7 +77,10 @@ async def run_stage(
                 result.failures += 1
                 fail(failure)
         for rec in stage.combine(item, records):
-            result.records += 1
+            if isinstance(rec, Dropped):
+                result.dropped += 1
+            else:
+                result.records += 1
             emit(rec)
         result.deferred += deferred
         if on_item_done:

@@ -6,6 +6,9 @@ A step is one of:
 - `source`: a function over the run that returns the first step's shards (the disciplines);
 - `reduce`: a function over all the records of one input shard (merge the subjects of a
   discipline), run as is by every executor;
+- `loop`: a function over the run that makes the step's shards round after round, each round
+  reading what the earlier ones made (Self-Instruct's growing pool); it commits each round
+  as a shard with its marker, so a resumed run redoes only the unfinished round;
 - `post`: clean and ship, after generation (only with a `post:` section).
 """
 
@@ -22,7 +25,7 @@ if TYPE_CHECKING:
     from glan.records import Record
     from glan.stages.base import Stage
 
-StepKind = Literal["source", "map", "reduce", "post"]
+StepKind = Literal["source", "map", "reduce", "loop", "post"]
 
 
 def _always(cfg: RunConfig) -> bool:
@@ -45,20 +48,22 @@ class Estimate:
     records: Callable[[RunConfig], list[Record]] | None = None
     example: Callable[[RunConfig, Record], Record] | None = None
     reply: int | None = None
+    calls: Callable[[RunConfig], float] | None = None  # loop: the calls it will make
 
 
 @dataclass(frozen=True)
 class Step:
-    """One step: its name is the file it writes (RUN/NAME.jsonl), its failures file, its
-    manifest entry and its batch-file prefix."""
+    """One step: its name is the folder it writes (RUN/NAME/), its manifest entry and its
+    batch-file prefix."""
 
     name: str
     kind: StepKind
     command: str | None  # the `glan COMMAND` that runs it (several steps may share one)
     input: str | Callable[[RunConfig], str] | None = None  # the step whose output it reads
     section: str | None = None  # the RunConfig section holding its sampling and `llm`
-    stage: Callable[[RunConfig], Stage] | None = None  # map: builds its stage
-    apply: Callable[[Any], Awaitable[Any]] | None = None  # source: the shards; post: runs on the run
+    stage: Callable[[RunConfig], Stage] | None = None  # map, loop: builds its stage
+    # source: (session) -> the shards; loop: (session, step) makes them; post: (session) runs
+    apply: Callable[..., Awaitable[Any]] | None = None
     reduce: Callable[[RunConfig, list[Any]], Iterable[Any]] | None = None  # reduce: one shard's records
     reads: type[Any] | None = None  # reduce: the record type of its input
     when: Callable[[RunConfig], bool] = _always  # whether the config uses this step
@@ -75,7 +80,7 @@ class Step:
 
     @property
     def calls_llm(self) -> bool:
-        return self.kind == "map"
+        return self.kind in ("map", "loop")
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,88 @@
+"""Instruction files: the Self-Instruct seed tasks shipped with glan, or a user's JSONL file.
+
+A line holds `instruction` and, optionally, `id`, `instances` ([{input, output}]) or a single
+`input` / `output`, and `is_classification`. Any problem is one ConfigError naming the file
+and line.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from glan.errors import ConfigError
+from glan.records import Task, lineage_id
+
+BUILTIN = ("builtin", "self-instruct-seeds")  # names of the shipped seed tasks
+
+
+def seed_tasks_path() -> Path:
+    """The 175 Self-Instruct seed tasks (Apache-2.0; LICENSE and NOTICE.md beside them)."""
+    return Path(str(resources.files("glan") / "data" / "self_instruct" / "seed_tasks.jsonl"))
+
+
+def load_tasks(spec: str, setting: str) -> list[Task]:
+    """The tasks of `spec` (a built-in name or a file path), as human tasks in file order;
+    `setting` names the config setting that gave it (for the error line)."""
+    path = seed_tasks_path() if spec in BUILTIN else Path(spec).expanduser()
+    if not path.is_file():
+        raise ConfigError(f"{setting}: {spec}: no such file (or 'builtin' for the Self-Instruct seeds)")
+    tasks: list[Task] = []
+    seen: set[str] = set()
+    with path.open("rb") as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            task = _task(line, f"{path}:{n}")
+            if task.id in seen:
+                raise ConfigError(f"{path}:{n}: id {task.id!r} repeats an earlier line's")
+            seen.add(task.id)
+            tasks.append(task)
+    if not tasks:
+        raise ConfigError(f"{setting}: {path} holds no tasks")
+    return tasks
+
+
+def _task(line: bytes, where: str) -> Task:
+    try:
+        row = orjson.loads(line)
+    except orjson.JSONDecodeError as e:
+        raise ConfigError(f"{where}: not a JSON object ({e})") from None
+    if not isinstance(row, dict):
+        raise ConfigError(f"{where}: not a JSON object")
+    text = row.get("instruction")
+    if not isinstance(text, str) or not text.strip():
+        raise ConfigError(f"{where}: `instruction` missing or not a non-empty string")
+    instances = row.get("instances")
+    if instances is None:
+        instances = [{"input": row.get("input") or "", "output": row["output"]}] if row.get("output") else []
+    if not isinstance(instances, list) or not all(_instance(i) for i in instances):
+        raise ConfigError(f"{where}: `instances` must be a list of {{input, output}} strings")
+    kind = row.get("is_classification")
+    if kind is not None and not isinstance(kind, bool):
+        raise ConfigError(f"{where}: `is_classification` must be true or false")
+    rid = row.get("id")
+    if rid is None:
+        rid = lineage_id("task", text.strip(), row.get("input") or "")
+    return Task(
+        id=str(rid),
+        instruction=text.strip(),
+        instances=[{"input": i.get("input") or "", "output": i["output"]} for i in instances],
+        is_classification=kind,
+    )
+
+
+def _instance(item: Any) -> bool:
+    return (
+        isinstance(item, dict)
+        and isinstance(item.get("output"), str)
+        and isinstance(item.get("input", ""), str)
+    )
+
+
+def tasks_shards(tasks: list[Task], size: int = 1000) -> list[tuple[str, list[Task]]]:
+    """Shards of `size` tasks each (part-0000 ...), for a source step."""
+    return [(f"part-{i // size:04d}", tasks[i : i + size]) for i in range(0, len(tasks), size)]
