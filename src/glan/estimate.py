@@ -159,9 +159,11 @@ class Estimator:
         cfg, hint = self.cfg, step.estimate
         assert step.stage is not None
         stage = step.stage(cfg)
-        per_item = stage.per_item
+        per_item = stage.per_item if hint.jobs is None else hint.jobs(cfg)
         per_job = self.assume.get(hint.assumption, hint.per_job) if hint.assumption else hint.per_job
-        self.made_from[step.name] = (source, lambda n: n * per_item * per_job)
+        keep = hint.keep
+        made_of = (lambda n: keep(cfg, n)) if keep is not None else (lambda n: n * per_item * per_job)
+        self.made_from[step.name] = (source, made_of)
         example = self.examples.get(source)
         made = hint.example
         self.examples[step.name] = None if example is None or made is None else made(cfg, example)
@@ -182,14 +184,17 @@ class Estimator:
         else:
             prompt_per_call = 0.0
         calls += more
+        if hint.calls_per_job is not None:  # a chain of calls per job; a job whose first call is
+            per_call = hint.calls_per_job(cfg)  # cached is taken as made (a finished run: none to send)
+            calls, cached = round(calls * per_call), round(cached * per_call)
         return self._figures(step, calls, cached, prompt_per_call, "exact" if more == 0 else "assumed")
 
     def _count(self, stage: Stage, inputs: Iterable[Record], cached: bool = True) -> tuple[int, int, float]:
         """Calls, cached calls and prompt tokens of `stage` over `inputs`."""
         calls = hits = 0
         prompt = 0.0
-        for item in inputs:
-            for job in stage.jobs(item):
+        for item in inputs:  # a representative input (not cached) makes the jobs of one asked about
+            for job in stage.jobs(item) if cached else stage.example_jobs(item):
                 calls += 1
                 prompt += _prompt(job)
                 if cached and self.cache is not None and self.cache.has(job.request.key()):

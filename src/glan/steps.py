@@ -79,15 +79,18 @@ async def _run_step(session: Session, step: Step) -> None:
 
 def step_config(session: Session, step: Step) -> str:
     """What changes a step's records besides its input: the recipe, the seed, the re-ask
-    settings, the step's own section (sampling, model, endpoint; never a key) and its stage's
-    version."""
+    settings, the step's own section (sampling, model, endpoint; never a key), its stage's
+    version and the other sections it reads (`Step.also_reads`)."""
     cfg = session.cfg
     section = getattr(cfg, step.section).model_dump(mode="json") if step.section else None
     llm = cfg.llm_for(step.sampling(cfg)).model_dump(mode="json") if step.calls_llm else None
     version = step.stage(cfg).version if step.stage is not None else None
+    # only when there are any: the fingerprints of steps that read no other section stay as they were
+    also = [[s, getattr(cfg, s).model_dump(mode="json")] for s in step.also_reads]
     return fingerprint(
-        cfg.recipe, step.name, cfg.seed, cfg.max_reasks, cfg.max_rerun_attempts, section, llm, version
-    )
+        cfg.recipe, step.name, cfg.seed, cfg.max_reasks, cfg.max_rerun_attempts, section, llm, version,
+        *([also] if also else []),
+    )  # fmt: skip
 
 
 async def _source(session: Session, step: Step, shards: list[tuple[str, list[Any]]]) -> None:

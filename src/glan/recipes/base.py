@@ -36,9 +36,11 @@ def _always(cfg: RunConfig) -> bool:
 class Estimate:
     """What `glan estimate` assumes of a step until its input exists (see glan.estimate).
 
-    A map step makes `stage.per_item` jobs per input record and `per_job` records per job; a
-    reduce step keeps `keep(cfg, n)` records of the n of one discipline; a source step will
-    write `records(cfg)`. `example(cfg, record)` is a representative output record made from
+    A map step makes `stage.per_item` jobs per input record (`jobs(cfg)` when it asks about a
+    share of its inputs only), `calls_per_job(cfg)` calls per job (a chain of follow-ups) and
+    `per_job` records per job (`keep(cfg, n)` records of n inputs, when given); a reduce step
+    keeps `keep(cfg, n)` records of the n of one discipline; a source step will write
+    `records(cfg)`. `example(cfg, record)` is a representative output record made from
     an input record (its prompt size stands for the next step's before there is any input);
     `reply` is a typical reply length in tokens (None: max_tokens)."""
 
@@ -49,6 +51,8 @@ class Estimate:
     example: Callable[[RunConfig, Record], Record] | None = None
     reply: int | None = None
     calls: Callable[[RunConfig], float] | None = None  # loop: the calls it will make
+    jobs: Callable[[RunConfig], float] | None = None  # map: jobs per input record
+    calls_per_job: Callable[[RunConfig], float] | None = None  # map: calls of one job, at most
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,7 @@ class Step:
     reduce: Callable[[RunConfig, list[Any]], Iterable[Any]] | None = None  # reduce: one shard's records
     reads: type[Any] | None = None  # reduce: the record type of its input
     when: Callable[[RunConfig], bool] = _always  # whether the config uses this step
+    also_reads: tuple[str, ...] = ()  # other config sections its records depend on (fingerprint)
     estimate: Estimate = Estimate()  # what `glan estimate` assumes of it
 
     def input_of(self, cfg: RunConfig) -> str | None:

@@ -58,6 +58,11 @@ class Stage:
     def jobs(self, item: Any) -> Iterable[Job]:
         raise NotImplementedError
 
+    def example_jobs(self, item: Any) -> Iterable[Job]:
+        """The jobs of `item` as a representative input (glan estimate): those of `jobs`, even
+        where the stage asks about a share of its inputs only (Evol-Instruct)."""
+        return self.jobs(item)
+
     def parse(self, job: Job, response: ChatResponse) -> list[Record] | FollowUp:
         raise NotImplementedError
 
