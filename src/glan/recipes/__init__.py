@@ -15,9 +15,10 @@ __all__ = ["Recipe", "Step", "get_recipe", "recipe_names", "recipe_of"]
 
 
 def _registry() -> dict[str, Recipe]:
+    from glan.recipes.evol_instruct import EVOL_INSTRUCT
     from glan.recipes.glan import GLAN
 
-    return {r.name: r for r in (GLAN,)}
+    return {r.name: r for r in (GLAN, EVOL_INSTRUCT)}
 
 
 def recipe_names() -> list[str]:
