@@ -10,10 +10,12 @@ from typing import TYPE_CHECKING, Any
 from glan.config import RunConfig
 from glan.recipes import glan_estimate as est
 from glan.recipes.base import Recipe, Step
+from glan.recipes.evol_instruct import evolve_estimate, evolve_share
 from glan.records import Record, Subject
 from glan.shards import PostMarker, StepFolder, fingerprint
 from glan.stages.answers import AnswerStage
 from glan.stages.base import Stage
+from glan.stages.evol import EvolQuestionStage
 from glan.stages.questions import QuestionStage
 from glan.stages.subjects import SubjectConvertStage, SubjectDraftStage, SubjectsJsonStage, merge_subjects
 from glan.stages.syllabus import SyllabusStage
@@ -100,6 +102,15 @@ def _answers(cfg: RunConfig) -> Stage:
     return stage
 
 
+def _evolving(cfg: RunConfig) -> bool:
+    """`evolve: {share: 0.3}`: Evol-Instruct on a share of the questions, before the answers."""
+    return evolve_share(cfg, 0.0) > 0
+
+
+def _evolve_questions(cfg: RunConfig) -> Stage:
+    return EvolQuestionStage(cfg.evolve, _model(cfg, "evolve"), cfg.seed, evolve_share(cfg, 0.0))
+
+
 def _two_call(cfg: RunConfig) -> bool:
     return cfg.subjects.mode == "two_call"
 
@@ -161,10 +172,20 @@ GLAN = Recipe(
             estimate=est.QUESTIONS,
         ),
         Step(
+            "evolved_questions",
+            "map",
+            "evolve",
+            input="questions",
+            section="evolve",
+            stage=_evolve_questions,
+            when=_evolving,
+            estimate=evolve_estimate(0.0, respond=False, passes_through=True),
+        ),
+        Step(
             "answers",
             "map",
             "answers",
-            input="questions",
+            input=lambda cfg: "evolved_questions" if _evolving(cfg) else "questions",
             section="answers",
             stage=_answers,
             estimate=est.ANSWERS,
@@ -176,6 +197,13 @@ GLAN = Recipe(
         "subjects": "Subjects per discipline (needs RUN/disciplines/).",
         "syllabi": "A syllabus per subject (needs RUN/subjects/).",
         "questions": "Homework questions per syllabus (needs RUN/syllabi/).",
-        "answers": "An answer per question (needs RUN/questions/); writes the pairs to RUN/answers/.",
+        "evolve": (
+            "Evolve instructions in rounds (Evol-Instruct): GLAN's questions (with evolve.share), "
+            "or evol_instruct's seed instructions; eliminated ones go to NAME.removed.jsonl."
+        ),
+        "answers": (
+            "An answer per question (needs RUN/questions/, or RUN/evolved_questions/ with evolve.share); "
+            "writes the pairs to RUN/answers/."
+        ),
     },
 )

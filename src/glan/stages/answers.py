@@ -64,5 +64,7 @@ class AnswerStage(SeededStage):
                 method=self.method,
                 recipe=self.recipe,
                 steps=list(self.lineage_steps),
+                # an evolved question's operations and earlier texts (Evol-Instruct on GLAN)
+                meta={"evolution": q.evolution} if q.evolution else None,
             )
         ]
