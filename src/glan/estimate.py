@@ -151,7 +151,25 @@ class Estimator:
                 self.examples[step.name] = self.examples.get(source)
             elif step.kind == "map" and source is not None:
                 out.append(self.map_step(step, source))
+            elif step.kind == "loop" and source is not None:
+                out.append(self.loop_step(step, source))
         return out
+
+    def loop_step(self, step: Step, source: str) -> StageEstimate:
+        """A loop step: the calls its hint counts (its rounds depend on the replies), prompts
+        like its hint's example made from its input's, `keep` records out for the next step."""
+        cfg, hint = self.cfg, step.estimate
+        if hint.calls is None or step.stage is None:
+            raise ConfigError(f"recipe {self.recipe.name}: step {step.name} declares no estimate")
+        example = self.examples.get(source)
+        prompt = 0.0
+        if example is not None and hint.example is not None:
+            n, _, tokens = self._count(step.stage(cfg), [hint.example(cfg, example)], cached=False)
+            prompt = tokens / max(1, n)
+        keep = hint.keep or (lambda cfg, n: n)
+        self.made_from[step.name] = (source, lambda n: keep(cfg, n))
+        self.examples[step.name] = example  # an input record stands for what it makes
+        return self._figures(step, round(hint.calls(cfg)), 0, prompt, "assumed")
 
     def map_step(self, step: Step, source: str) -> StageEstimate:
         """One map step: the calls of its real inputs (exact; cached ones subtracted), plus

@@ -17,8 +17,9 @@ __all__ = ["Recipe", "Step", "get_recipe", "recipe_names", "recipe_of"]
 def _registry() -> dict[str, Recipe]:
     from glan.recipes.evol_instruct import EVOL_INSTRUCT
     from glan.recipes.glan import GLAN
+    from glan.recipes.self_instruct import SELF_INSTRUCT
 
-    return {r.name: r for r in (GLAN, EVOL_INSTRUCT)}
+    return {r.name: r for r in (GLAN, SELF_INSTRUCT, EVOL_INSTRUCT)}
 
 
 def recipe_names() -> list[str]:
