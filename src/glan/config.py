@@ -21,6 +21,7 @@ from glan.errors import ConfigError
 from glan.llm import registry
 from glan.llm.registry import BackendOptions, default_options
 from glan.method_config import EvolveConfig, InstancesConfig, SelfInstructConfig
+from glan.tasks_file import BUILTIN
 from glan.yamlio import compose, construct, line_of, parse_value, read_text
 
 
@@ -233,11 +234,19 @@ def load_config(path: Path | None, overrides: list[str] | tuple[str, ...] = ()) 
     except ValidationError as e:
         loc, problem = _problem(e, data if root is None else cfg.post, root)
         raise located(loc, problem, path, tree, given) from None
-    if path is not None and cfg.taxonomy not in ("builtin", "generate"):
-        tax = Path(cfg.taxonomy).expanduser()
-        if not tax.is_absolute():
-            cfg.taxonomy = str(path.parent / tax)
+    if path is not None:  # a file a config names is found beside it, as a user expects
+        cfg.taxonomy = _beside(path, cfg.taxonomy, ("builtin", "generate"))
+        cfg.self_instruct.seed_tasks = _beside(path, cfg.self_instruct.seed_tasks, BUILTIN)
+        cfg.evolve.instructions = _beside(path, cfg.evolve.instructions, BUILTIN)
     return cfg
+
+
+def _beside(config: Path, value: str, names: tuple[str, ...]) -> str:
+    """A relative file path of the config `config` taken from its folder (names as they are)."""
+    if value in names:
+        return value
+    file = Path(value).expanduser()
+    return str(file if file.is_absolute() else config.parent / file)
 
 
 def read_config_file(path: Path) -> tuple[dict[str, Any], yaml.Node | None]:

@@ -57,8 +57,9 @@ def _task(line: bytes, where: str) -> Task:
     if not isinstance(text, str) or not text.strip():
         raise ConfigError(f"{where}: `instruction` missing or not a non-empty string")
     instances = row.get("instances")
-    if instances is None:
-        instances = [{"input": row.get("input") or "", "output": row["output"]}] if row.get("output") else []
+    if instances is None:  # Alpaca style: one input / output, or an input alone (no output yet)
+        given = {k: row[k] for k in ("input", "output") if row.get(k)}
+        instances = [{"input": given.get("input", ""), "output": given.get("output", "")}] if given else []
     if not isinstance(instances, list) or not all(_instance(i) for i in instances):
         raise ConfigError(f"{where}: `instances` must be a list of {{input, output}} strings")
     kind = row.get("is_classification")

@@ -38,6 +38,7 @@ def _run_steps(
 ) -> dict[str, Any]:
     """Run the recipe's steps (all, or those of the commands named) and say how it ended."""
     from glan.cli.progress import RichEvents
+    from glan.recipes import recipe_of
     from glan.session import Session
 
     cfg = run_config(config, sets, run_dir)
@@ -52,9 +53,10 @@ def _run_steps(
 
     report = asyncio.run(go())
     require_complete(cfg, report)
-    pairs = cfg.run_dir / "answers"
-    if "answers" in report and pairs.exists():
-        say(f"done: {report['answers'].get('records', 0)} pairs in {pairs}", "green")
+    made = recipe_of(cfg).pairs
+    pairs = cfg.run_dir / made
+    if made in report and pairs.exists():
+        say(f"done: {report[made].get('records', 0)} pairs in {pairs}", "green")
     if "kept" in report.get("clean", {}).get("clean", {}):
         say(f"clean: {report['clean']['clean']['kept']} pairs in {cfg.run_dir / 'clean'}", "green")
     return report
@@ -96,7 +98,7 @@ def recipes() -> None:
             source = (
                 step.input if isinstance(step.input, str) else "depends on the config" if step.input else ""
             )
-            typer.echo(f"  {step.name:<16} {step.kind:<7} {'<- ' + source if source else ''}".rstrip())
+            typer.echo(f"  {step.name:<18} {step.kind:<7} {'<- ' + source if source else ''}".rstrip())
 
 
 def taxonomy(

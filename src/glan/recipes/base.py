@@ -94,6 +94,7 @@ class Recipe:
     help: str
     steps: tuple[Step, ...]
     commands_help: dict[str, str]  # the help of each step command, in run order
+    pairs: str = "answers"  # the step whose records are the pairs (what `clean` reads)
 
     def step(self, name: str) -> Step:
         for s in self.steps:

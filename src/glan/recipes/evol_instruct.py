@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from glan.config import RunConfig
 from glan.recipes.base import Estimate, Recipe, Step
+from glan.recipes.clean import clean_step
 from glan.records import Record, Task
 from glan.stages.evol import EvolInstructionStage, calls_per_chain
 from glan.tasks_file import load_tasks, tasks_shards
@@ -81,7 +82,9 @@ EVOL_INSTRUCT = Recipe(
             stage=_evolved,
             estimate=evolve_estimate(1.0, respond=True, passes_through=False),
         ),
+        clean_step("evolved"),
     ),
+    pairs="evolved",
     commands_help={
         "seed_instructions": "Write RUN/seed_instructions/ from evolve.instructions (evol_instruct).",
         "evolve": (

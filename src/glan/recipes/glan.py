@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Any
 from glan.config import RunConfig
 from glan.recipes import glan_estimate as est
 from glan.recipes.base import Recipe, Step
+from glan.recipes.clean import clean_step
 from glan.recipes.evol_instruct import evolve_estimate, evolve_share
 from glan.records import Record, Subject
-from glan.shards import PostMarker, StepFolder, fingerprint
 from glan.stages.answers import AnswerStage
 from glan.stages.base import Stage
 from glan.stages.evol import EvolQuestionStage
@@ -68,25 +68,6 @@ async def disciplines(session: Session) -> list[tuple[str, list[Record]]]:
 def merge(cfg: RunConfig, samples: list[Subject]) -> Iterable[Subject]:
     """The subjects of every sample of a discipline, merged (same name: one subject)."""
     return merge_subjects(samples, cfg.subjects.max_per_discipline)
-
-
-async def clean(session: Session) -> None:
-    """Dedup, decontamination, filters and export of the answers into RUN/clean/; skipped
-    when it was made from the same answers with the same settings."""
-    from glan.post import clean_and_export
-
-    answers = StepFolder(session.run.stage("answers")).require()
-    if answers["records"] == 0:  # nothing to clean: the run is incomplete (exit 1 names the
-        return  # answers step), not a bad clean input (exit 2)
-    made_from = PostMarker(session.run, "clean")
-    fp = fingerprint(answers["digest"], session.post_cfg.model_dump(mode="json"))
-    if made_from.matches(fp):
-        session.report["clean"] = {"skipped": True}
-        return
-    made_from.clear()
-    pairs, out = session.run.stage("answers"), session.run.stage("clean")
-    session.report["clean"] = clean_and_export(pairs, out, session.post_cfg, session.events)
-    made_from.write(fp, answers["digest"])
 
 
 def _subject_stage(cfg: RunConfig) -> Stage:
@@ -190,7 +171,7 @@ GLAN = Recipe(
             stage=_answers,
             estimate=est.ANSWERS,
         ),
-        Step("clean", "post", None, input="answers", apply=clean, when=lambda cfg: cfg.post is not None),
+        clean_step("answers"),
     ),  # fmt: skip
     commands_help={
         "disciplines": "Write RUN/disciplines/ from the config's taxonomy (builtin, file, or generate).",

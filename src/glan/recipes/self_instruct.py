@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from glan.config import RunConfig
 from glan.recipes.base import Estimate, Recipe, Step
 from glan.recipes.bootstrap import bootstrap
+from glan.recipes.clean import clean_step
 from glan.records import Record, Task
 from glan.shards import StepFolder
 from glan.stages.base import Stage
@@ -97,7 +98,9 @@ SELF_INSTRUCT = Recipe(
             stage=_instances_stage,
             estimate=INSTANCES,
         ),
+        clean_step("instances"),
     ),
+    pairs="instances",
     commands_help={
         "seed_tasks": "Write RUN/seed_tasks/ from self_instruct.seed_tasks (the 175 shipped seeds, or a "
         "file).",

@@ -1,0 +1,34 @@
+"""The post step every recipe ends with: clean and ship its pairs (only with a `post:` section)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from glan.recipes.base import Step
+from glan.shards import PostMarker, StepFolder, fingerprint
+
+if TYPE_CHECKING:
+    from glan.session import Session
+
+
+def clean_step(pairs: str) -> Step:
+    """Dedup, decontamination, filters and export of the step `pairs` into RUN/clean/;
+    skipped when it was made from the same pairs with the same settings."""
+
+    async def clean(session: Session) -> None:
+        from glan.post import clean_and_export
+
+        index = StepFolder(session.run.stage(pairs)).require()
+        if index["records"] == 0:  # nothing to clean: the run is incomplete (exit 1 names the
+            return  # step that made no pairs), not a bad clean input (exit 2)
+        made_from = PostMarker(session.run, "clean")
+        fp = fingerprint(index["digest"], session.post_cfg.model_dump(mode="json"))
+        if made_from.matches(fp):
+            session.report["clean"] = {"skipped": True}
+            return
+        made_from.clear()
+        src, out = session.run.stage(pairs), session.run.stage("clean")
+        session.report["clean"] = clean_and_export(src, out, session.post_cfg, session.events)
+        made_from.write(fp, index["digest"])
+
+    return Step("clean", "post", None, input=pairs, apply=clean, when=lambda cfg: cfg.post is not None)
