@@ -118,3 +118,32 @@ def test_missing_or_empty_instruction_file(tmp_path: Path) -> None:
     (tmp_path / "empty.jsonl").write_text("\n")
     with pytest.raises(ConfigError, match="holds no tasks"):
         load_tasks(str(tmp_path / "empty.jsonl"), "evolve.instructions")
+
+
+def test_methods_combine_through_step_folders(tmp_path: Path) -> None:
+    """Self-Instruct's new tasks, then GLAN's questions, evolved by evol_instruct: a step folder
+    of another run is an instruction file."""
+    si = load_config(None, [f"run_dir={tmp_path / 'si'}", "recipe=self_instruct", *SMALL["self_instruct"]])
+    run(si, FakeBackend(), steps=["seed_tasks", "instructions"])
+    made = [t.instruction for t in load_tasks(str(tmp_path / "si" / "instructions"), "x")]
+    assert len(made) >= 6
+    evol = load_config(
+        None,
+        [
+            f"run_dir={tmp_path / 'evol'}",
+            "recipe=evol_instruct",
+            f"evolve.instructions={tmp_path / 'si' / 'instructions'}",
+        ],
+    )
+    report = run(evol, FakeBackend())
+    assert report["evolved"]["inputs"] == len(made)
+    with pytest.raises(ConfigError, match="not a finished step folder"):
+        load_tasks(str(tmp_path), "evolve.instructions")
+
+
+def test_glan_questions_and_pairs_read_as_instructions(tmp_path: Path, small_config) -> None:  # noqa: ANN001
+    run(small_config, FakeBackend())
+    questions = load_tasks(str(small_config.run_dir / "questions"), "x")
+    pairs = load_tasks(str(small_config.run_dir / "answers"), "x")
+    assert len(questions) == len(pairs) > 0
+    assert pairs[0].instances[0]["output"]  # a pair's response is its task's output

@@ -111,12 +111,11 @@ async def _source(session: Session, step: Step, shards: list[tuple[str, list[Any
     session.report[step.name] = {"records": index["records"], "shards": len(written)}
 
 
-async def _sharded(session: Session, step: Step) -> None:
-    """A map or reduce step, shard by shard of its input: a shard made from what it would be
-    made from now is skipped unread, the others run (their calls come from the cache) and are
-    committed, each with its marker, as soon as their last input record is done."""
-    cfg, run = session.cfg, session.run
-    source = StepFolder(run.stage(step.input_of(cfg) or ""))
+def step_folders(session: Session, step: Step) -> tuple[StepFolder, dict[str, Any], StepFolder, str] | None:
+    """A step's input folder and its index, its own folder and its settings fingerprint; None
+    (reported as skipped) when it finished from the same input and settings: nothing is read."""
+    run = session.run
+    source = StepFolder(run.stage(step.input_of(session.cfg) or ""))
     inputs = source.require()
     out = StepFolder(run.stage(step.name))
     config = step_config(session, step)
@@ -127,7 +126,18 @@ async def _sharded(session: Session, step: Step) -> None:
             "skipped_shards": len(own["shards"]),
             "calls": 0,
         }
-        return  # finished, from the same input and config: nothing is read
+        return None
+    return source, inputs, out, config
+
+
+async def _sharded(session: Session, step: Step) -> None:
+    """A map or reduce step, shard by shard of its input: a shard made from what it would be
+    made from now is skipped unread, the others run (their calls come from the cache) and are
+    committed, each with its marker, as soon as their last input record is done."""
+    folders = step_folders(session, step)
+    if folders is None:
+        return
+    source, inputs, out, config = folders
     shards = source.shards()
     done: dict[str, Shard] = {}
     todo: list[tuple[Shard, str]] = []

@@ -1,8 +1,9 @@
-"""Instruction files: the Self-Instruct seed tasks shipped with glan, or a user's JSONL file.
+"""Instruction files: the Self-Instruct seed tasks shipped with glan, a user's JSONL file, or a
+step folder of another run (its records: tasks, questions or pairs), so methods combine.
 
-A line holds `instruction` and, optionally, `id`, `instances` ([{input, output}]) or a single
-`input` / `output`, and `is_classification`. Any problem is one ConfigError naming the file
-and line.
+A line holds `instruction` (or a GLAN `question`) and, optionally, `id`, `instances`
+([{input, output}]) or a single `input` / `output` (or `response`), and `is_classification`.
+Any problem is one ConfigError naming the file and line.
 """
 
 from __future__ import annotations
@@ -28,22 +29,34 @@ def load_tasks(spec: str, setting: str) -> list[Task]:
     """The tasks of `spec` (a built-in name or a file path), as human tasks in file order;
     `setting` names the config setting that gave it (for the error line)."""
     path = seed_tasks_path() if spec in BUILTIN else Path(spec).expanduser()
-    if not path.is_file():
+    files = _step_files(path, setting) if path.is_dir() else [path]
+    if not path.exists():
         raise ConfigError(f"{setting}: {spec}: no such file (or 'builtin' for the Self-Instruct seeds)")
     tasks: list[Task] = []
     seen: set[str] = set()
-    with path.open("rb") as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            task = _task(line, f"{path}:{n}")
-            if task.id in seen:
-                raise ConfigError(f"{path}:{n}: id {task.id!r} repeats an earlier line's")
-            seen.add(task.id)
-            tasks.append(task)
+    for file in files:
+        with file.open("rb") as fh:
+            for n, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                task = _task(line, f"{file}:{n}")
+                if task.id in seen:
+                    raise ConfigError(f"{file}:{n}: id {task.id!r} repeats an earlier line's")
+                seen.add(task.id)
+                tasks.append(task)
     if not tasks:
         raise ConfigError(f"{setting}: {path} holds no tasks")
     return tasks
+
+
+def _step_files(folder: Path, setting: str) -> list[Path]:
+    """The shard files of a finished step folder (RUN/STEP/), in order."""
+    from glan.shards import StepFolder  # glan.shards imports the records, as this module does
+
+    step = StepFolder(folder)
+    if step.index() is None:
+        raise ConfigError(f"{setting}: {folder}: not a finished step folder of a run (no _step.json)")
+    return [step.records_path(s.name) for s in step.shards()]
 
 
 def _task(line: bytes, where: str) -> Task:
@@ -53,7 +66,9 @@ def _task(line: bytes, where: str) -> Task:
         raise ConfigError(f"{where}: not a JSON object ({e})") from None
     if not isinstance(row, dict):
         raise ConfigError(f"{where}: not a JSON object")
-    text = row.get("instruction")
+    text = row.get("instruction", row.get("question"))  # a GLAN question is an instruction too
+    if "output" not in row and "response" in row:  # a pair: its response is the output
+        row["output"] = row["response"]
     if not isinstance(text, str) or not text.strip():
         raise ConfigError(f"{where}: `instruction` missing or not a non-empty string")
     instances = row.get("instances")

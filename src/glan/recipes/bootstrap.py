@@ -52,22 +52,13 @@ def round_config(session: Session, step: Step) -> str:
 async def bootstrap(session: Session, step: Step) -> None:
     """Rounds until the pool holds `target` generated tasks or `max_rounds` were made; each
     round is a shard of the step's folder, read back unasked when it is finished."""
-    from glan.steps import step_config  # glan.steps imports the recipes
+    from glan.steps import step_folders  # glan.steps imports the recipes
 
-    cfg, run = session.cfg, session.run
-    si = cfg.self_instruct
-    source = StepFolder(run.stage(step.input_of(cfg) or ""))
-    inputs = source.require()
-    out = StepFolder(run.stage(step.name))
-    config = step_config(session, step)
-    own = out.index()
-    if own and own["config"] == config and own["input"] == inputs["digest"] and not own["failures"]:
-        session.report[step.name] = {
-            "records": own["records"],
-            "skipped_shards": len(own["shards"]),
-            "calls": 0,
-        }
+    cfg, si = session.cfg, session.cfg.self_instruct
+    folders = step_folders(session, step)
+    if folders is None:
         return  # finished, from the same seeds and settings: nothing is read
+    source, inputs, out, config = folders
     assert step.stage is not None
     stage, llm = step.stage(cfg), cfg.llm_for(step.sampling(cfg))
     seeds = [t.instruction for t in source.records(Task)]
