@@ -1,13 +1,13 @@
 """GLAN, Self-Instruct and Evol-Instruct at equal model, sampling and completion-token budget:
 how many instructions each makes and keeps, at what cost, and how diverse they are.
 
-    .venv/bin/python benchmarks/bench_methods.py [--budget 6000] [--model qwen2.5-coder-0.5b]
+    .venv/bin/python benchmarks/bench_methods.py [--budget 10000] [--model qwen2.5-coder-0.5b]
         [--methods glan,self_instruct,evol_instruct] [--sample 60] [--keep DIR]
 
 Each method runs through glan's own recipe on the embedded model (in-process llama.cpp), all
 generating steps with the same temperature / top-p, and grows until its completion tokens
 (every response in its run dir's cache) reach the budget: GLAN raises questions per syllabus
-over four disciplines of four fields, Self-Instruct its target (the loop continues), Evol-
+over three disciplines of three fields, Self-Instruct its target (the loop continues), Evol-
 Instruct the number of seed tasks it evolves. Growing reruns the same run dir, so no call is
 paid twice. Instructions only: GLAN up to its questions, Self-Instruct up to its loop's
 instructions; Evol-Instruct's responses are part of its budget, since two of its elimination
@@ -49,7 +49,7 @@ from glan.session import Session
 from glan.shards import StepFolder
 from glan.tasks_file import seed_tasks_path
 
-DISCIPLINES = "[Astronomy, History, Economics, Computer science]"
+DISCIPLINES = "[Astronomy, History, Economics]"  # three fields: humanities, social, natural
 
 
 @dataclass
@@ -71,10 +71,10 @@ METHODS = {
             "subjects.mode=json",
             "subjects.samples=1",
             "subjects.max_per_discipline=1",
-            "subjects.max_tokens=400",
+            "subjects.max_tokens=800",
             "syllabi.min_sessions=3",
             "syllabi.max_sessions=5",
-            "syllabi.max_tokens=900",
+            "syllabi.max_tokens=1600",
             "questions.max_tokens=200",
         ],
         ("disciplines", "subjects", "syllabi", "questions"),
@@ -228,7 +228,7 @@ def figures(texts: list[str]) -> dict[str, float]:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--budget", type=int, default=6000, help="completion tokens per method")
+    ap.add_argument("--budget", type=int, default=10000, help="completion tokens per method")
     ap.add_argument("--model", default="qwen2.5-coder-0.5b")
     ap.add_argument("--methods", default="glan,self_instruct,evol_instruct")
     ap.add_argument("--temperature", type=float, default=0.9)
