@@ -2,7 +2,7 @@
 how many instructions each makes and keeps, at what cost, and how diverse they are.
 
     .venv/bin/python benchmarks/bench_methods.py [--budget 10000] [--model qwen2.5-coder-0.5b]
-        [--methods glan,self_instruct,evol_instruct] [--sample 60] [--keep DIR]
+        [--methods glan,self_instruct,evol_instruct] [--sample 60] [--keep DIR] [--start glan=20]
 
 Each method runs through glan's own recipe on the embedded model (in-process llama.cpp), all
 generating steps with the same temperature / top-p, and grows until its completion tokens
@@ -143,7 +143,7 @@ def run_method(m: Method, args: argparse.Namespace, root: Path) -> Result:
     base = [f"run_dir={run_dir}", f"seed={args.seed}", f"llm.model={args.model}", "llm.n_ctx=4096"]
     for s in m.sections:
         base += [f"{s}.temperature={args.temperature}", f"{s}.top_p={args.top_p}"]
-    size = m.start
+    size = args.start.get(m.name, m.start)
     t0 = time.perf_counter()
     while True:
         extra = [f"{m.grow}={size}"] if m.grow != "seeds" else [f"evolve.instructions={seeds}"]
@@ -236,7 +236,11 @@ def main() -> None:
     ap.add_argument("--sample", type=int, default=60, help="instructions per method for diversity")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--keep", type=Path, help="keep the run dirs in this folder")
+    ap.add_argument(
+        "--start", action="append", default=[], metavar="METHOD=SIZE", help="a method's first size"
+    )
     args = ap.parse_args()
+    args.start = {k: int(v) for k, v in (x.split("=", 1) for x in args.start)}
     names = args.methods.split(",")
     with tempfile.TemporaryDirectory() as tmp:
         root = args.keep or Path(tmp)
