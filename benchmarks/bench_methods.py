@@ -1,7 +1,7 @@
 """GLAN, Self-Instruct and Evol-Instruct at equal model, sampling and completion-token budget:
 how many instructions each makes and keeps, at what cost, and how diverse they are.
 
-    .venv/bin/python benchmarks/bench_methods.py [--budget 10000] [--model qwen2.5-coder-0.5b]
+    .venv/bin/python benchmarks/bench_methods.py [--budget 20000] [--model qwen2.5-coder-0.5b]
         [--methods glan,self_instruct,evol_instruct] [--sample 60] [--keep DIR] [--start glan=20]
 
 Each method runs through glan's own recipe on the embedded model (in-process llama.cpp), all
@@ -74,7 +74,7 @@ METHODS = {
             "subjects.max_tokens=800",
             "syllabi.min_sessions=3",
             "syllabi.max_sessions=5",
-            "syllabi.max_tokens=1600",
+            "syllabi.max_tokens=3000",
             "questions.max_tokens=200",
         ],
         ("disciplines", "subjects", "syllabi", "questions"),
@@ -161,7 +161,8 @@ def run_method(m: Method, args: argparse.Namespace, root: Path) -> Result:
         print(f"  {m.name}: {m.grow}={size}: {res.tokens} completion tokens", file=sys.stderr)
         if res.tokens >= args.budget or (m.grow == "seeds" and size >= len(lines)):
             break
-        size = max(size + 1, math.ceil(size * args.budget / max(res.tokens, 1)))
+        # at most double: a method whose first sizes spend little would otherwise jump far past the budget
+        size = max(size + 1, min(2 * size, math.ceil(size * args.budget / max(res.tokens, 1))))
         if m.grow == "seeds":
             size = min(size, len(lines))
     res.seconds = time.perf_counter() - t0
@@ -228,7 +229,7 @@ def figures(texts: list[str]) -> dict[str, float]:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--budget", type=int, default=10000, help="completion tokens per method")
+    ap.add_argument("--budget", type=int, default=20000, help="completion tokens per method")
     ap.add_argument("--model", default="qwen2.5-coder-0.5b")
     ap.add_argument("--methods", default="glan,self_instruct,evol_instruct")
     ap.add_argument("--temperature", type=float, default=0.9)

@@ -21,6 +21,7 @@ from glan.errors import ConfigError
 from glan.llm import registry
 from glan.llm.registry import BackendOptions, default_options
 from glan.method_config import EvolveConfig, InstancesConfig, SelfInstructConfig
+from glan.quality_config import CritiqueConfig, VerifyConfig
 from glan.tasks_file import BUILTIN
 from glan.yamlio import compose, construct, line_of, parse_value, read_text
 
@@ -97,6 +98,8 @@ class RunConfig(Strict):
     evolve: EvolveConfig = Field(default_factory=EvolveConfig)
     self_instruct: SelfInstructConfig = Field(default_factory=SelfInstructConfig)
     instances: InstancesConfig = Field(default_factory=InstancesConfig)
+    critique: CritiqueConfig = Field(default_factory=CritiqueConfig)
+    verify: VerifyConfig = Field(default_factory=VerifyConfig)
     post: dict[str, Any] | None = Field(
         default=None, description="clean/export settings (glan.post.config.PostConfig)"
     )
