@@ -1,0 +1,1 @@
+"""Answer checks that call no LLM: the programs answers show, run in a sandbox, and their final answers."""
