@@ -32,8 +32,11 @@ def test_every_recipe_ends_with_clean_on_its_pairs() -> None:
     for name in recipe_names():
         recipe = get_recipe(name)
         clean = recipe.step("clean")
-        assert clean.kind == "post" and clean.input == recipe.pairs
-        assert recipe.step(recipe.pairs).kind == "map"
+        cfg = load_config(None, [f"recipe={name}"])
+        assert clean.kind == "post" and clean.input_of(cfg) == recipe.pairs == recipe.final_pairs(cfg)
+        assert recipe.step(recipe.pairs).kind == ("source" if name == "verify" else "map")
+        cfg.verify.methods = ["code", "double_critic"]  # verification: clean reads the verified pairs
+        assert recipe.final_pairs(cfg) == "verified" and recipe.step("verified").input_of(cfg) == "executed"
 
 
 @pytest.mark.parametrize("name", ["self_instruct", "evol_instruct"])

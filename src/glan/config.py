@@ -241,6 +241,8 @@ def load_config(path: Path | None, overrides: list[str] | tuple[str, ...] = ()) 
         cfg.taxonomy = _beside(path, cfg.taxonomy, ("builtin", "generate"))
         cfg.self_instruct.seed_tasks = _beside(path, cfg.self_instruct.seed_tasks, BUILTIN)
         cfg.evolve.instructions = _beside(path, cfg.evolve.instructions, BUILTIN)
+        if cfg.verify.input:
+            cfg.verify.input = _beside(path, cfg.verify.input, ())
     return cfg
 
 

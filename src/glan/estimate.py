@@ -23,7 +23,7 @@ from glan.config import PriceConfig, RunConfig
 from glan.errors import ConfigError
 from glan.llm.cache import ResponseCache
 from glan.recipes import Recipe, Step, recipe_of
-from glan.records import Lineage, Record
+from glan.records import InstructionPair, Lineage, Record
 from glan.shards import StepFolder
 from glan.stages.base import Stage
 from glan.store import RunDir
@@ -79,7 +79,9 @@ class StageEstimate:
 
 def _group(r: Record) -> Hashable:
     """The discipline a record belongs to; records of other methods form one group."""
-    return (r.field, r.sub_field, r.discipline) if isinstance(r, Lineage) else None
+    if isinstance(r, Lineage) or (isinstance(r, InstructionPair) and r.discipline is not None):
+        return (r.field, r.sub_field, r.discipline)
+    return None
 
 
 def _prompt(job: Any) -> int:

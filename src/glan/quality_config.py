@@ -54,6 +54,9 @@ class VerifyConfig(Sampling):
     list turns verification off."""
 
     methods: list[VerifyMethod] = Field(default_factory=list, description="empty: off")
+    input: str | None = Field(
+        default=None, description="the verify recipe's pairs: a JSONL file, or a run's step folder"
+    )
     samples: int = Field(default=5, ge=2, le=32, description="self-consistency: answers sampled")
     min_agreement: float = Field(
         default=0.6, gt=0, le=1, description="self-consistency: the majority's share needed"

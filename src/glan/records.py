@@ -90,6 +90,8 @@ class Question(Lineage):
     sampling: dict[str, Any]
     # the evolutions applied (Evol-Instruct on GLAN's questions): {operation, round, from}
     evolution: list[dict[str, Any]] | None = _unset()
+    # the question critique's verdict (glan.stages.critique): {passed, checks, reason, model}
+    critique: dict[str, Any] | None = _unset()
 
 
 class Turn(BaseModel):

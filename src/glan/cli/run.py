@@ -53,7 +53,7 @@ def _run_steps(
 
     report = asyncio.run(go())
     require_complete(cfg, report)
-    made = recipe_of(cfg).pairs
+    made = recipe_of(cfg).final_pairs(cfg)
     pairs = cfg.run_dir / made
     if made in report and pairs.exists():
         say(f"done: {report[made].get('records', 0)} pairs in {pairs}", "green")

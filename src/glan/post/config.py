@@ -18,6 +18,7 @@ FILTER_NAMES = (
     "instruction_length",
     "response_length",
     "template_leftover",
+    "verification",
 )
 
 DEFAULT_REFUSALS = [
@@ -72,6 +73,15 @@ class FilterConfig(_Model):
         default=80, ge=1, description="only responses this short can count as refusals"
     )
     template_patterns: list[str] = Field(default_factory=lambda: list(DEFAULT_TEMPLATE_LEFTOVERS))
+    min_agreement: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="verification: self-consistency agreement a pair needs (meta.verify.agreement)",
+    )
+    require_verified: bool = Field(
+        default=False, description="verification: drop pairs that carry no verdict (meta.verify)"
+    )
     repeat_threshold: float = Field(
         default=0.9,
         gt=0,

@@ -96,6 +96,19 @@ def make_checks(cfg: FilterConfig) -> dict[str, Check]:
                     return f"{key}: {m.group(0).strip()[:60]!r}"
         return None
 
+    def verification(rec: Record) -> str | None:
+        """The verdicts that travel with a pair (glan.recipes.quality): a flagged failure, an
+        agreement under the threshold, or (when required) no verdict at all."""
+        verdict = (rec.get("meta") or {}).get("verify")
+        if not isinstance(verdict, dict):
+            return "no verdict (require_verified)" if cfg.require_verified else None
+        if verdict.get("passed") is False:
+            return f"{verdict.get('method')}: {verdict.get('reason') or 'failed'}"
+        agreement = verdict.get("agreement")
+        if agreement is not None and agreement < cfg.min_agreement:
+            return f"agreement {agreement:.2f} < {cfg.min_agreement:.2f}"
+        return None
+
     table: dict[str, Check] = {
         "empty_response": empty_response,
         "truncated": truncated,
@@ -104,6 +117,7 @@ def make_checks(cfg: FilterConfig) -> dict[str, Check]:
         "template_leftover": template_leftover,
         "refusal": refusal_check,
         "repeats_question": repeats_question,
+        "verification": verification,
     }
     return {name: fn for name, fn in table.items() if name in cfg.enabled}
 

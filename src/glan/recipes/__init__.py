@@ -18,8 +18,9 @@ def _registry() -> dict[str, Recipe]:
     from glan.recipes.evol_instruct import EVOL_INSTRUCT
     from glan.recipes.glan import GLAN
     from glan.recipes.self_instruct import SELF_INSTRUCT
+    from glan.recipes.verify import VERIFY
 
-    return {r.name: r for r in (GLAN, SELF_INSTRUCT, EVOL_INSTRUCT)}
+    return {r.name: r for r in (GLAN, SELF_INSTRUCT, EVOL_INSTRUCT, VERIFY)}
 
 
 def recipe_names() -> list[str]:

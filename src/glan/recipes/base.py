@@ -102,6 +102,12 @@ class Recipe:
                 return s
         raise ConfigError(f"recipe {self.name}: no step {name!r} (steps: {', '.join(self.names())})")
 
+    def final_pairs(self, cfg: RunConfig) -> str:
+        """The step whose records are the run's pairs for `cfg`: what `clean` reads (the
+        verified pairs when verification is on)."""
+        clean = next((s for s in self.steps if s.kind == "post"), None)
+        return (clean.input_of(cfg) if clean else None) or self.pairs
+
     def names(self) -> list[str]:
         return [s.name for s in self.steps]
 

@@ -5,19 +5,22 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from glan.recipes.base import Step
+from glan.recipes.quality import Input, _resolve
 from glan.shards import PostMarker, StepFolder, fingerprint
 
 if TYPE_CHECKING:
     from glan.session import Session
 
 
-def clean_step(pairs: str) -> Step:
-    """Dedup, decontamination, filters and export of the step `pairs` into RUN/clean/;
-    skipped when it was made from the same pairs with the same settings."""
+def clean_step(source: Input) -> Step:
+    """Dedup, decontamination, filters and export of the pairs of step `source` (or of the
+    step it names for a config) into RUN/clean/; skipped when it was made from the same pairs
+    with the same settings."""
 
     async def clean(session: Session) -> None:
         from glan.post import clean_and_export
 
+        pairs = _resolve(source, session.cfg)
         index = StepFolder(session.run.stage(pairs)).require()
         if index["records"] == 0:  # nothing to clean: the run is incomplete (exit 1 names the
             return  # step that made no pairs), not a bad clean input (exit 2)
@@ -31,4 +34,4 @@ def clean_step(pairs: str) -> Step:
         session.report["clean"] = clean_and_export(src, out, session.post_cfg, session.events)
         made_from.write(fp, index["digest"])
 
-    return Step("clean", "post", None, input=pairs, apply=clean, when=lambda cfg: cfg.post is not None)
+    return Step("clean", "post", None, input=source, apply=clean, when=lambda cfg: cfg.post is not None)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from glan.config import RunConfig
 from glan.recipes.base import Estimate, Recipe, Step
 from glan.recipes.clean import clean_step
+from glan.recipes.quality import VERIFY_HELP, verified_pairs, verify_steps
 from glan.records import Record, Task
 from glan.stages.evol import EvolInstructionStage, calls_per_chain
 from glan.tasks_file import load_tasks, tasks_shards
@@ -82,7 +83,8 @@ EVOL_INSTRUCT = Recipe(
             stage=_evolved,
             estimate=evolve_estimate(1.0, respond=True, passes_through=False),
         ),
-        clean_step("evolved"),
+        *verify_steps("evolved"),
+        clean_step(verified_pairs("evolved")),
     ),
     pairs="evolved",
     commands_help={
@@ -91,5 +93,6 @@ EVOL_INSTRUCT = Recipe(
             "Evolve instructions in rounds (Evol-Instruct): GLAN's questions (with evolve.share), "
             "or evol_instruct's seed instructions; eliminated ones go to NAME.removed.jsonl."
         ),
+        "verify": VERIFY_HELP,
     },
 )

@@ -12,6 +12,14 @@ from glan.recipes import glan_estimate as est
 from glan.recipes.base import Recipe, Step
 from glan.recipes.clean import clean_step
 from glan.recipes.evol_instruct import evolve_estimate, evolve_share
+from glan.recipes.quality import (
+    CRITIQUE_HELP,
+    VERIFY_HELP,
+    after_critique,
+    critique_step,
+    verified_pairs,
+    verify_steps,
+)
 from glan.records import Record, Subject
 from glan.stages.answers import AnswerStage
 from glan.stages.base import Stage
@@ -92,6 +100,11 @@ def _evolve_questions(cfg: RunConfig) -> Stage:
     return EvolQuestionStage(cfg.evolve, _model(cfg, "evolve"), cfg.seed, evolve_share(cfg, 0.0))
 
 
+def _questions(cfg: RunConfig) -> str:
+    """The step whose questions are critiqued or answered."""
+    return "evolved_questions" if _evolving(cfg) else "questions"
+
+
 def _two_call(cfg: RunConfig) -> bool:
     return cfg.subjects.mode == "two_call"
 
@@ -162,16 +175,18 @@ GLAN = Recipe(
             when=_evolving,
             estimate=evolve_estimate(0.0, respond=False, passes_through=True),
         ),
+        critique_step(_questions),
         Step(
             "answers",
             "map",
             "answers",
-            input=lambda cfg: "evolved_questions" if _evolving(cfg) else "questions",
+            input=after_critique(_questions),
             section="answers",
             stage=_answers,
             estimate=est.ANSWERS,
         ),
-        clean_step("answers"),
+        *verify_steps("answers"),
+        clean_step(verified_pairs("answers")),
     ),  # fmt: skip
     commands_help={
         "disciplines": "Write RUN/disciplines/ from the config's taxonomy (builtin, file, or generate).",
@@ -182,9 +197,11 @@ GLAN = Recipe(
             "Evolve instructions in rounds (Evol-Instruct): GLAN's questions (with evolve.share), "
             "or evol_instruct's seed instructions; eliminated ones go to NAME.removed.jsonl."
         ),
+        "critique": CRITIQUE_HELP,
         "answers": (
-            "An answer per question (needs RUN/questions/, or RUN/evolved_questions/ with evolve.share); "
-            "writes the pairs to RUN/answers/."
+            "An answer per question (needs RUN/questions/, or RUN/evolved_questions/ with evolve.share, "
+            "or RUN/critiqued_questions/ with critique.enabled); writes the pairs to RUN/answers/."
         ),
+        "verify": VERIFY_HELP,
     },
 )

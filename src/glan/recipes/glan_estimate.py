@@ -9,13 +9,24 @@ from pathlib import Path
 from glan.config import RunConfig
 from glan.errors import ConfigError
 from glan.recipes.base import Estimate
-from glan.records import ClassSession, Discipline, Lineage, Question, Record, Subject, SubjectDraft, Syllabus
+from glan.records import (
+    ClassSession,
+    Discipline,
+    InstructionPair,
+    Lineage,
+    Question,
+    Record,
+    Subject,
+    SubjectDraft,
+    Syllabus,
+)  # fmt: skip
 from glan.shards import StepFolder
 from glan.store import RunDir
 from glan.taxonomy import load_taxonomy
 
 DRAFT_TOKENS = 900  # a free-text subject list
 QUESTION_TOKENS = 120  # a homework question
+ANSWER_TOKENS = 600  # an answer
 
 
 def _filler(tokens: int) -> str:
@@ -77,6 +88,11 @@ def _question(cfg: RunConfig, y: Record) -> Record:
     )  # fmt: skip
 
 
+def _pair(cfg: RunConfig, q: Record) -> Record:
+    assert isinstance(q, Question)
+    return InstructionPair(id="p", **q.lineage(), instruction=q.question, response=_filler(ANSWER_TOKENS))
+
+
 def _at_most(cfg: RunConfig, n: float) -> float:
     cap = cfg.subjects.max_per_discipline
     return n if cap is None else min(n, cap)
@@ -89,4 +105,4 @@ SUBJECT_SAMPLES = Estimate(per_job=12.0, assumption="subjects_per_sample", examp
 SUBJECTS = Estimate(keep=_at_most)  # merged per discipline, max_per_discipline at most
 SYLLABI = Estimate(example=_syllabus, reply=1800)
 QUESTIONS = Estimate(example=_question, reply=QUESTION_TOKENS)
-ANSWERS = Estimate(reply=600)
+ANSWERS = Estimate(example=_pair, reply=ANSWER_TOKENS)

@@ -10,6 +10,7 @@ from glan.config import RunConfig
 from glan.recipes.base import Estimate, Recipe, Step
 from glan.recipes.bootstrap import bootstrap
 from glan.recipes.clean import clean_step
+from glan.recipes.quality import VERIFY_HELP, verified_pairs, verify_steps
 from glan.records import Record, Task
 from glan.shards import StepFolder
 from glan.stages.base import Stage
@@ -98,7 +99,8 @@ SELF_INSTRUCT = Recipe(
             stage=_instances_stage,
             estimate=INSTANCES,
         ),
-        clean_step("instances"),
+        *verify_steps("instances"),
+        clean_step(verified_pairs("instances")),
     ),
     pairs="instances",
     commands_help={
@@ -108,5 +110,6 @@ SELF_INSTRUCT = Recipe(
         "are kept (needs RUN/seed_tasks/); writes RUN/instructions/round-NNNN.jsonl.",
         "instances": "Instances of each new instruction (needs RUN/instructions/); writes the pairs to "
         "RUN/instances/.",
+        "verify": VERIFY_HELP,
     },
 )

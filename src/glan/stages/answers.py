@@ -12,6 +12,11 @@ from glan.records import InstructionPair, Question, Record, lineage_id
 from glan.stages.base import Job, SeededStage, seed_for
 
 
+def _meta(q: Question) -> dict | None:
+    meta = {k: v for k, v in (("evolution", q.evolution), ("critique", q.critique)) if v}
+    return meta or None
+
+
 class AnswerStage(SeededStage):
     name = "answers"
     input = Question
@@ -64,7 +69,8 @@ class AnswerStage(SeededStage):
                 method=self.method,
                 recipe=self.recipe,
                 steps=list(self.lineage_steps),
-                # an evolved question's operations and earlier texts (Evol-Instruct on GLAN)
-                meta={"evolution": q.evolution} if q.evolution else None,
+                # an evolved question's operations and earlier texts (Evol-Instruct on GLAN), and
+                # the question critique's verdict
+                meta=_meta(q),
             )
         ]

@@ -1,0 +1,72 @@
+"""Pair files for the `verify` recipe: a JSONL file of instruction-response pairs (glan's own
+pairs, or another tool's), or a step folder of another run. A line holds `instruction` (or
+`question` / `prompt`) and `response` (or `answer` / `output`), and optionally `id`, `input`
+and `meta`; a line of glan's InstructionPair is read whole. Any problem is one ConfigError
+naming the file and line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+from pydantic import ValidationError
+
+from glan.errors import ConfigError, first_error
+from glan.records import InstructionPair, lineage_id
+from glan.tasks_file import _step_files
+
+ALIASES = {"instruction": ("instruction", "question", "prompt"), "response": ("response", "answer", "output")}
+
+
+def load_pairs(spec: str, setting: str) -> list[InstructionPair]:
+    """The pairs of `spec` (a JSONL file or a finished step folder), in file order."""
+    path = Path(spec).expanduser()
+    if not path.exists():
+        raise ConfigError(f"{setting}: {spec}: no such file")
+    files = _step_files(path, setting) if path.is_dir() else [path]
+    pairs: list[InstructionPair] = []
+    seen: set[str] = set()
+    for file in files:
+        with file.open("rb") as fh:
+            for n, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                pair = _pair(line, f"{file}:{n}")
+                if pair.id in seen:
+                    raise ConfigError(f"{file}:{n}: id {pair.id!r} repeats an earlier line's")
+                seen.add(pair.id)
+                pairs.append(pair)
+    if not pairs:
+        raise ConfigError(f"{setting}: {path} holds no pairs")
+    return pairs
+
+
+def _pair(line: bytes, where: str) -> InstructionPair:
+    try:
+        row = orjson.loads(line)
+    except orjson.JSONDecodeError as e:
+        raise ConfigError(f"{where}: not a JSON object ({e})") from None
+    if not isinstance(row, dict):
+        raise ConfigError(f"{where}: not a JSON object")
+    given = {}
+    for name, keys in ALIASES.items():
+        value = next((row[k] for k in keys if k in row), None)
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigError(f"{where}: `{name}` missing or not a non-empty string")
+        given[name] = value
+    try:
+        return InstructionPair.model_validate(row)  # glan's own pair, with all its lineage
+    except ValidationError:
+        pass
+    pid = row.get("id")
+    if pid is not None and not isinstance(pid, str | int):
+        raise ConfigError(f"{where}: `id` must be a string or a number")
+    try:
+        return InstructionPair(
+            id=str(pid) if pid is not None else lineage_id("pair", given["instruction"], given["response"]),
+            input=row.get("input") or None,
+            meta=row.get("meta") or None,
+            **given,
+        )
+    except ValidationError as e:
+        raise ConfigError(f"{where}: {first_error(e)}") from None
