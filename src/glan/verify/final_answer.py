@@ -243,7 +243,7 @@ def majority(answers: list[str | None]) -> tuple[str | None, int, int]:
 
 _OPTION = re.compile(r"\(([A-E])\)|(?m:^[ \t]*([A-E])[.)][ \t]+\S)")
 _ASKS_COMPUTATION = re.compile(
-    r"(?i)\b(?:calculate|compute|how many|how much|how long|how far|how fast|what is the value|"
+    r"(?i)\b(?:calculate|compute|convert|how many|how much|how long|how far|how fast|what is the value|"
     r"find the|determine the|evaluate|solve for|what percentage)\b"
 )
 
@@ -251,7 +251,7 @@ _ASKS_COMPUTATION = re.compile(
 def asks_short_answer(question: str) -> bool:
     """A heuristic, not a classifier: whether `question` likely has a short final answer.
     True for multiple choice (options (A) and (B), or lines "A." / "A)" and "B." / "B)"), and
-    for a computation ("calculate", "compute", "how many", "how much", "what is the value",
+    for a computation ("calculate", "compute", "convert", "how many", "how much", "what is the value",
     "find the", "determine the", ...) in a question that holds a digit."""
     letters = {a or b for a, b in _OPTION.findall(question)}
     if {"A", "B"} <= letters:
