@@ -4,10 +4,10 @@ Isolation is bubblewrap (`bwrap`, Debian package `bubblewrap`): Linux namespaces
 daemon, a setuid helper or root. The program sees an empty network namespace (no route
 anywhere, not even the host's 127.0.0.1), its own process ids, `/usr` read-only, a read-only
 root and two small in-memory folders as the only writable places (`/work`, where it runs, and
-`/tmp`, each at most `memory_mb`), no environment variable of glan's, no file of the host
-beyond `/usr`. The alternatives: docker needs an engine (none here, and none in CI), nsjail
-is not packaged by Debian, seccomp alone leaves the file system open, and a plain subprocess
-with rlimits leaves both network and file system open.
+`/tmp`, each at most `memory_mb`; bwrap before 0.8 cannot size them), no environment variable
+of glan's, no file of the host beyond `/usr`. The alternatives: docker needs an engine (none
+here, and none in CI), nsjail is not packaged by Debian, seccomp alone leaves the file system
+open, and a plain subprocess with rlimits leaves both network and file system open.
 
 Limits are rlimits set by `prlimit` before bwrap starts (the subprocess module sets the user
 and session itself, so no Python runs between fork and exec while other threads run checks):
@@ -22,7 +22,8 @@ each of its `processes`. A program is killed, with everything it started, at `ti
 
 The interpreter is the system's `/usr/bin/python3` (`python: auto`), else glan's own base
 interpreter, whose prefix is then bound read-only; one under a folder the sandbox's uid cannot
-enter (`/root` is 0700) does not start, and `sandbox_problem` says so before a run writes anything.
+enter (`/root` is 0700) does not start, and `sandbox_problem` says so before a run writes
+anything. Its packages are the system's: a program that imports numpy needs python3-numpy.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ from typing import BinaryIO
 
 from glan.quality_config import CodeCheckConfig
 
-UID_BASE = 200_000  # the unprivileged uids sandboxes run as when glan runs as root
+UID_BASE = 200_000  # the uids sandboxes run as when glan runs as root: no user of the host may have them
 UID_POOL = 4096
 OVERHEAD = 1  # the process that is not the program's: bwrap, outside the namespace
 SYSTEM_PYTHON = "/usr/bin/python3"
