@@ -22,7 +22,8 @@ from glan.records import Dropped, InstructionPair, Question, Record
 from glan.stages import quality_prompts as prompts
 from glan.stages.base import seed_for
 from glan.stages.verify import VerifyStage
-from glan.store import read_jsonl
+from glan.store import RunDir, read_jsonl
+from glan.verify.acceptance import acceptance
 from tests.fakes import FakeBackend, fake_reply
 from tests.helpers import run, step_bytes, step_records
 
@@ -227,6 +228,13 @@ def test_glan_critiques_then_answers_only_what_passed(small_config: RunConfig) -
     assert report["critiqued_questions"]["calls"] == len(questions)
     assert report["verified"]["calls"] == 2 * len(pairs)
     assert "critiqued_questions" in json.dumps(manifest) and "verified" in json.dumps(manifest)
+    # what each quality step accepted, dropped questions counted against their discipline
+    accepted = acceptance(RunDir(rd))
+    assert accepted["critiqued_questions"]["check"] == {"critique": [len(questions), len(passed)]}
+    by_discipline = accepted["critiqued_questions"]["discipline"]
+    assert by_discipline.keys() == {"Physics", "Chemistry"}
+    assert sum(n for n, _ in by_discipline.values()) == len(questions)
+    assert accepted["verified"]["check"] == {"double_critic": [len(pairs), len(pairs)]}
     # a rerun makes no call and writes the same records
     before = {n: step_bytes(rd, n) for n in ("critiqued_questions", "answers", "verified")}
     again = Judges()
@@ -257,6 +265,16 @@ def test_flagged_pairs_are_filtered_by_clean(small_config: RunConfig) -> None:
     assert clean["kept"] == len(verified) - len(failed)
     removed_lines = (cfg.run_dir / "clean" / "removed.jsonl").read_text().splitlines()
     assert sum("critic_rejected" in line for line in removed_lines) == len(failed)
+    # the card and report.json say what verification accepted, per check, method and discipline
+    quality = json.loads((cfg.run_dir / "clean" / "report.json").read_text())["quality"]["verified"]
+    assert quality["check"] == {"double_critic": [len(verified), len(verified) - len(failed)]}
+    assert quality["method"] == {"glan": [len(verified), len(verified) - len(failed)]}
+    assert set(quality["discipline"]) == {"Physics", "Chemistry"}
+    assert sum(n for n, _ in quality["discipline"].values()) == len(verified)
+    card = (cfg.run_dir / "clean" / "README.md").read_text()
+    rate = f"{(len(verified) - len(failed)) / len(verified):.0%}"
+    assert "## Verification: acceptance" in card and f"| check | double_critic | {len(verified)} |" in card
+    assert rate in card
 
 
 def test_clean_filters_on_verdict_thresholds() -> None:

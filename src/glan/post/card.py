@@ -160,6 +160,7 @@ def render(
         ]
     if stats.difficulty:
         out += ["## Difficulty", _table(("difficulty", "pairs"), stats.difficulty.most_common()), ""]
+    out += _quality(report.get("quality") or {})
     removed = clean.get("removed", {})
     rows = [(step, reason, n) for step, by in removed.items() for reason, n in by.items()]
     out += ["## What each step removed"]
@@ -189,3 +190,30 @@ def render(
         fence = _code_fence(dumped)  # inside a fenced block HTML and Markdown are inert
         out += ["", "## Clean and export settings", f"{fence}json", dumped, fence]
     return "\n".join(out) + "\n"
+
+
+QUALITY_STEPS = {
+    "critiqued_questions": "Question critique",
+    "executed": "Code check",
+    "verified": "Verification",
+}
+
+
+def _quality(quality: dict[str, Any]) -> list[str]:
+    """The acceptance rate of each quality step (glan.verify.acceptance): per check, per
+    method and per discipline; checked counts the pairs (or questions) a check judged."""
+    out: list[str] = []
+    for step, by in quality.items():
+        rows = [
+            (kind, name, checked, passed, f"{passed / checked:.0%}" if checked else "-")
+            for kind in ("check", "method", "discipline")
+            for name, (checked, passed) in by.get(kind, {}).items()
+        ]
+        if rows:
+            title = QUALITY_STEPS.get(step, step)
+            out += [
+                f"## {md(title)}: acceptance",
+                _table(("by", "name", "checked", "accepted", "rate"), rows),
+                "",
+            ]
+    return out

@@ -174,6 +174,7 @@ def _export_into(
     want_hf: bool,
     clean_report: dict[str, Any],
     events: Events,
+    quality: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Writes the formats, the `datasets` dataset and README.md into `stage`."""
     ecfg = cfg.export
@@ -213,7 +214,12 @@ def _export_into(
     }
     if clean_report.get("kept") != report["exported"]:
         clean_report.clear()  # the input is not (or no longer) what that clean kept
-    full = {"clean": clean_report, "export": report, "config": cfg.model_dump(mode="json")}
+    full = {
+        "clean": clean_report,
+        "export": report,
+        "config": cfg.model_dump(mode="json"),
+        "quality": quality,
+    }
     write_atomic(stage / CARD_FILE, card.render(ecfg.dataset_name, stats, full, files).encode())
     return report
 
@@ -266,9 +272,14 @@ def export(
 
 
 def clean_and_export(
-    pairs_path: Path, out_dir: Path, cfg: PostConfig, events: Events | None = None
+    pairs_path: Path,
+    out_dir: Path,
+    cfg: PostConfig,
+    events: Events | None = None,
+    quality: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Clean then export; returns the counts report, also written to out_dir/report.json."""
+    """Clean then export; returns the counts report, also written to out_dir/report.json.
+    `quality`: what the run's quality steps accepted (glan.verify.acceptance), for the card."""
     events = events or Events()
     pairs_path, out_dir = Path(pairs_path), Path(out_dir)
     inputs = _inputs(pairs_path, cfg)
@@ -281,9 +292,13 @@ def clean_and_export(
     od = OutputDir(out_dir, inputs)
     with od as stage:
         cleaned = _clean_into(stage, pairs_path, out_dir, cfg, steps, t0)
-        exported = _export_into(stage, stage / CLEAN_FILE, cfg, FieldMap(), want_hf, dict(cleaned), events)
+        exported = _export_into(
+            stage, stage / CLEAN_FILE, cfg, FieldMap(), want_hf, dict(cleaned), events, quality
+        )
         exported["input"] = str(out_dir / CLEAN_FILE)
         report = {"clean": cleaned, "export": exported, "config": cfg.model_dump(mode="json")}
+        if quality:
+            report["quality"] = quality
         _write_json(stage / REPORT_FILE, {**report, "outputs": od.names()})
     _note_stale(od, events)
     warn(cleaned["warnings"], events)

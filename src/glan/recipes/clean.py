@@ -19,6 +19,7 @@ def clean_step(source: Input) -> Step:
 
     async def clean(session: Session) -> None:
         from glan.post import clean_and_export
+        from glan.verify.acceptance import acceptance
 
         pairs = _resolve(source, session.cfg)
         index = StepFolder(session.run.stage(pairs)).require()
@@ -31,7 +32,8 @@ def clean_step(source: Input) -> Step:
             return
         made_from.clear()
         src, out = session.run.stage(pairs), session.run.stage("clean")
-        session.report["clean"] = clean_and_export(src, out, session.post_cfg, session.events)
+        quality = acceptance(session.run)
+        session.report["clean"] = clean_and_export(src, out, session.post_cfg, session.events, quality)
         made_from.write(fp, index["digest"])
 
     return Step("clean", "post", None, input=source, apply=clean, when=lambda cfg: cfg.post is not None)

@@ -54,7 +54,7 @@ class QuestionCritiqueStage(SeededStage):
                     input_id=q.id,
                     reason=f"not_{failed[0]}",
                     text=q.question,
-                    detail=critique,
+                    detail={**critique, "discipline": q.discipline, "generated_by": "glan"},
                 )
             ]
         return [q.model_copy(update={"critique": critique})]

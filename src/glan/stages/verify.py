@@ -185,7 +185,7 @@ class VerifyStage(SeededStage):
                 input_id=item.id,
                 reason=verdict.get("reason", "code_failed"),
                 text=item.response,
-                detail=verdict,
+                detail={**verdict, "discipline": item.discipline, "generated_by": item.method},
             )
             return
         update: dict[str, Any] = {"meta": {**meta, "verify": verdict}}
