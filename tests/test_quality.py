@@ -317,3 +317,43 @@ def test_the_verify_recipe_reads_pairs_made_elsewhere(tmp_path: Path) -> None:
         run(cfg, Judges())
     with pytest.raises(ConfigError, match=r"verify.methods.0: .*'nope'"):
         load_config(None, ["verify.methods=[nope]"])
+
+
+CODE_OK = "Compute it:\n```python\nprint(120 / 2)\n```\nOutput:\n```\n60.0\n```\nFinal answer: 60 km/h"
+CODE_MADE_UP = "Compute it:\n```python\nprint(120 / 2)\n```\nOutput:\n```\n240.0\n```\nFinal answer: 240 km/h"
+
+
+def code_run(tmp_path: Path, *sets: str) -> RunConfig:
+    src = tmp_path / "pairs.jsonl"
+    rows = [{"id": "ok", "instruction": MATH, "response": CODE_OK},
+            {"id": "made_up", "instruction": MATH, "response": CODE_MADE_UP}]  # fmt: skip
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return load_config(None, [f"run_dir={tmp_path / 'run'}", "recipe=verify", f"verify.input={src}", *sets])
+
+
+def test_the_code_check_runs_before_the_critics(tmp_path: Path) -> None:
+    """Through the real sandbox: a made-up output block is dropped before any LLM call; the
+    pair whose program prints what it shows goes on to self-consistency, both verdicts kept."""
+    cfg = code_run(tmp_path, "verify.methods=[code, self_consistency]")
+    backend = Judges({MATH: ["60 km/h"] * 5})
+    run(cfg, backend)
+    (drop,) = removed(cfg.run_dir, "executed")
+    assert (drop.input_id, drop.reason) == ("made_up", "output_mismatch")
+    (ok,) = step_records(cfg.run_dir, "verified", InstructionPair)
+    v = ok.meta["verify"]
+    assert ok.id == "ok" and v["method"] == "self_consistency" and v["passed"] and v["code"]["passed"]
+    assert len(backend.calls) == 5  # the samples of the one pair left
+
+
+def test_a_missing_sandbox_stops_the_run_before_it_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import glan.verify.execute as execute
+
+    monkeypatch.setattr(
+        execute, "sandbox_problem", lambda python: "bubblewrap is missing: apt install bubblewrap"
+    )
+    cfg = code_run(tmp_path, "verify.methods=[code]")
+    with pytest.raises(ConfigError, match="bubblewrap"):
+        run(cfg, Judges())
+    assert not (cfg.run_dir / "pairs").exists() and not (cfg.run_dir / "executed").exists()

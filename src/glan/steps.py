@@ -38,6 +38,9 @@ async def run_steps(session: Session, names: list[str] | tuple[str, ...] | None 
     with run.lock():
         _note_old_layout(session)
         run.read_manifest()  # a corrupt manifest or cache stops the run before it writes anything
+        for step in steps:  # a tool a step needs (the code check's sandbox) is missing: say so now
+            if step.preflight is not None:
+                step.preflight(cfg)
         if any(s.calls_llm for s in steps) or (
             cfg.taxonomy == "generate" and any(s.name == "disciplines" for s in steps)
         ):

@@ -73,6 +73,8 @@ class Step:
     when: Callable[[RunConfig], bool] = _always  # whether the config uses this step
     also_reads: tuple[str, ...] = ()  # other config sections its records depend on (fingerprint)
     estimate: Estimate = Estimate()  # what `glan estimate` assumes of it
+    # raises ConfigError when the step cannot run here (a missing tool): before any step writes
+    preflight: Callable[[RunConfig], None] | None = None
 
     def input_of(self, cfg: RunConfig) -> str | None:
         return self.input(cfg) if callable(self.input) else self.input

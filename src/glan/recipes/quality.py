@@ -80,6 +80,12 @@ def _executed(cfg: RunConfig, pairs: list[InstructionPair]) -> list[Record]:
     return list(executed(cfg, pairs))
 
 
+def _sandbox(cfg: RunConfig) -> None:
+    from glan.verify.execute import check_sandbox
+
+    check_sandbox(cfg)
+
+
 def _verify_stage(cfg: RunConfig) -> VerifyStage:
     return VerifyStage(cfg.verify, cfg.llm_for(cfg.verify).model, cfg.seed)
 
@@ -96,6 +102,7 @@ def verify_steps(pairs: str) -> tuple[Step, Step]:
             reduce=_executed,
             reads=InstructionPair,
             when=executing,
+            preflight=_sandbox,
         ),
         Step(
             "verified",
