@@ -210,6 +210,8 @@ def _sandbox_uid() -> Iterator[int | None]:
         return
     locks = Path(tempfile.gettempdir()) / "glan-sandbox-uids"
     locks.mkdir(mode=0o700, exist_ok=True)
+    if locks.is_symlink() or locks.stat().st_uid != 0:  # made by someone else, to hold our uids
+        raise RuntimeError(f"{locks}: not root's own folder")
     for i in range(UID_POOL):
         fd = os.open(locks / f"{UID_BASE + i}.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
         try:
