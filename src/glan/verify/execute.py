@@ -95,5 +95,6 @@ def _dropped(pair: InstructionPair, reason: str, detail: dict[str, Any]) -> Drop
         input_id=pair.id,
         reason=reason,
         text=pair.response,
-        detail=detail,
+        # the method and discipline: the dataset card counts a drop against them
+        detail={"method": "code", **detail, "discipline": pair.discipline, "generated_by": pair.method},
     )
