@@ -65,6 +65,11 @@ def fake_reply(body: dict[str, Any]) -> str:
         return json.dumps({"instruction": f"{_task_text(h, 0)} Also justify each step ({h % 1000})."})
     if name == "judge":  # Evol-Instruct's elimination rule 1: every fourth evolution adds nothing
         return json.dumps({"verdict": "equal" if h % 4 == 0 else "not_equal"})
+    if name == "critique":  # the question critique: every fifth question gives away its answer
+        return json.dumps({"self_contained": True, "answerable": True, "on_topic": True,
+                           "answer_free": h % 5 != 0, "difficulty_fits": True, "reason": "ok"})  # fmt: skip
+    if name == "judgment":  # the critics: "yes" or "no" by hash
+        return json.dumps({"verdict": "yes" if h % 3 else "no", "reason": "checked"})
     if name == "names":
         return json.dumps({"items": [f"Node {h % 97} {i}" for i in range(2)]})
     if "Act as an education expert" in last:
