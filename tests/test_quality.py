@@ -92,9 +92,13 @@ def pair(pid: str, response: str, instruction: str = MATH) -> InstructionPair:
     return InstructionPair(id=pid, instruction=instruction, response=response, method="glan")
 
 
-def verify(cfg: RunConfig, pairs: list[InstructionPair], backend: FakeBackend) -> list[Record]:
+def verify(cfg: RunConfig, pairs: list[InstructionPair], backend: Any) -> list[Record]:
     """The verify stage over `pairs` on `backend` (no cache, no run dir): its output records."""
-    stage = VerifyStage(cfg.verify, "judge-model", cfg.seed)
+    return on_backend(VerifyStage(cfg.verify, "judge-model", cfg.seed), pairs, backend)
+
+
+def on_backend(stage: Any, items: list[Any], backend: Any) -> list[Record]:
+    """A stage over `items` on `backend`, without a run: its output records."""
     out: list[Record] = []
 
     async def drive(flow: Any) -> Any:
@@ -106,7 +110,7 @@ def verify(cfg: RunConfig, pairs: list[InstructionPair], backend: FakeBackend) -
                 return done.value
 
     async def go() -> None:
-        await run_stage(stage, pairs, drive, out.append, lambda f: None, answered=lambda r: False)
+        await run_stage(stage, items, drive, out.append, lambda f: None, answered=lambda r: False)
 
     asyncio.run(go())
     return out
@@ -357,3 +361,65 @@ def test_a_missing_sandbox_stops_the_run_before_it_writes(
     with pytest.raises(ConfigError, match="bubblewrap"):
         run(cfg, Judges())
     assert not (cfg.run_dir / "pairs").exists() and not (cfg.run_dir / "executed").exists()
+
+
+@pytest.mark.slow
+def test_real_model_critiques_questions() -> None:
+    """The embedded 0.5B model as the judge of two questions: each passes with its checks or is
+    dropped with a named reason (or its reply failed to validate, recorded by the step)."""
+    from glan.llm.registry import build_backend
+    from glan.stages.critique import QuestionCritiqueStage
+
+    cfg = load_config(None, ["critique.enabled=true", "llm.model=qwen2.5-coder-0.5b", "llm.n_ctx=4096"])
+    common = {"field": "Natural sciences", "sub_field": "Physical sciences", "discipline": "Physics",
+              "syllabus_id": "y", "subject": "Classical mechanics", "level": "undergraduate", "index": 0,
+              "sessions": [1], "model": "m", "sampling": {}}  # fmt: skip
+    questions = [
+        Question(id="q1", difficulty="basic", concepts=["Newton's second law"], **common,
+                 question="A 2 kg cart is pushed with a net force of 6 N. What is its acceleration?"),
+        Question(id="q2", difficulty="basic", concepts=["Newton's second law"], **common,
+                 question="As we saw in the last session, what does it say? (The answer is F = ma.)"),
+    ]  # fmt: skip
+    backend = build_backend(cfg.llm)
+    out = on_backend(QuestionCritiqueStage(cfg.critique, "qwen2.5-coder-0.5b", 0), questions, backend)
+    assert 1 <= len(out) <= 2
+    for r in out:
+        if isinstance(r, Dropped):
+            assert r.reason.startswith("not_") and r.detail["checks"] and r.detail["discipline"] == "Physics"
+        else:
+            assert (
+                isinstance(r, Question)
+                and r.critique["passed"]
+                and set(r.critique["checks"]) == set(prompts.CHECKS)
+            )
+
+
+@pytest.mark.slow
+def test_real_model_verifies_by_self_consistency_and_double_critic(tmp_path: Path) -> None:
+    """The verify recipe on the embedded 0.5B model: the arithmetic pair by self-consistency,
+    the essay by the double critic, each with its verdict (or a recorded failure); a rerun asks
+    nothing."""
+    src = tmp_path / "pairs.jsonl"
+    rows = [{"id": "math", "instruction": MATH, "response": "120 / 2 = 60.\nFinal answer: 60 km/h"},
+            {"id": "essay", "instruction": "Explain in two sentences why the sky is blue.",
+             "response": "Air molecules scatter sunlight, blue light most (Rayleigh scattering)."}]  # fmt: skip
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    cfg = load_config(None, [f"run_dir={tmp_path / 'run'}", "recipe=verify", f"verify.input={src}",
+                             "verify.methods=[self_consistency, double_critic]", "verify.samples=3",
+                             "verify.max_tokens=200", "verify.on_fail=flag",
+                             "llm.model=qwen2.5-coder-0.5b", "llm.n_ctx=4096"])  # fmt: skip
+    report = run(cfg)
+    out = {p.id: p for p in step_records(cfg.run_dir, "verified", InstructionPair)}
+    assert len(out) + report["verified"]["failures"] > 0
+    if "math" in out:
+        v = out["math"].meta["verify"]
+        assert v["method"] == "self_consistency" and v["samples"] == 3 and 0 <= v["agreement"] <= 1
+    if "essay" in out:
+        v = out["essay"].meta["verify"]
+        assert (
+            v["method"] == "double_critic"
+            and v["correct"] in ("yes", "no")
+            and v["has_error"] in ("yes", "no")
+        )
+    again = run(cfg)
+    assert again["verified"].get("calls", 0) == 0 or report["verified"]["failures"], again
