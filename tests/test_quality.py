@@ -402,7 +402,7 @@ def test_real_model_verifies_by_self_consistency_and_double_critic(tmp_path: Pat
     src = tmp_path / "pairs.jsonl"
     rows = [{"id": "math", "instruction": MATH, "response": "120 / 2 = 60.\nFinal answer: 60 km/h"},
             {"id": "essay", "instruction": "Explain in two sentences why the sky is blue.",
-             "response": "Air molecules scatter sunlight, blue light most (Rayleigh scattering)."}]  # fmt: skip
+             "response": "Air scatters blue light most (Rayleigh scattering)."}]  # fmt: skip
     src.write_text("".join(json.dumps(r) + "\n" for r in rows))
     cfg = load_config(None, [f"run_dir={tmp_path / 'run'}", "recipe=verify", f"verify.input={src}",
                              "verify.methods=[self_consistency, double_critic]", "verify.samples=3",
