@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from glan.errors import ConfigError, first_error
 from glan.records import InstructionPair, lineage_id
-from glan.tasks_file import _step_files
+from glan.tasks_file import read_records
 
 ALIASES = {"instruction": ("instruction", "question", "prompt"), "response": ("response", "answer", "output")}
 
@@ -23,22 +23,7 @@ def load_pairs(spec: str, setting: str) -> list[InstructionPair]:
     path = Path(spec).expanduser()
     if not path.exists():
         raise ConfigError(f"{setting}: {spec}: no such file")
-    files = _step_files(path, setting) if path.is_dir() else [path]
-    pairs: list[InstructionPair] = []
-    seen: set[str] = set()
-    for file in files:
-        with file.open("rb") as fh:
-            for n, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                pair = _pair(line, f"{file}:{n}")
-                if pair.id in seen:
-                    raise ConfigError(f"{file}:{n}: id {pair.id!r} repeats an earlier line's")
-                seen.add(pair.id)
-                pairs.append(pair)
-    if not pairs:
-        raise ConfigError(f"{setting}: {path} holds no pairs")
-    return pairs
+    return read_records(path, setting, _pair, "pairs")
 
 
 def _pair(line: bytes, where: str) -> InstructionPair:

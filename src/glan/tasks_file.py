@@ -8,15 +8,17 @@ Any problem is one ConfigError naming the file and line.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
 from glan.errors import ConfigError
-from glan.records import Task, lineage_id
+from glan.records import Record, Task, lineage_id
 
+R = TypeVar("R", bound=Record)
 BUILTIN = ("builtin", "self-instruct-seeds")  # names of the shipped seed tasks
 
 
@@ -29,24 +31,30 @@ def load_tasks(spec: str, setting: str) -> list[Task]:
     """The tasks of `spec` (a built-in name or a file path), as human tasks in file order;
     `setting` names the config setting that gave it (for the error line)."""
     path = seed_tasks_path() if spec in BUILTIN else Path(spec).expanduser()
-    files = _step_files(path, setting) if path.is_dir() else [path]
     if not path.exists():
         raise ConfigError(f"{setting}: {spec}: no such file (or 'builtin' for the Self-Instruct seeds)")
-    tasks: list[Task] = []
+    return read_records(path, setting, _task, "tasks")
+
+
+def read_records(path: Path, setting: str, parse: Callable[[bytes, str], R], what: str) -> list[R]:
+    """The records of a JSONL file or a finished step folder, in order, each line made by
+    `parse(line, "FILE:LINE")`; an id seen twice, or no record at all, is a ConfigError."""
+    files = _step_files(path, setting) if path.is_dir() else [path]
+    out: list[R] = []
     seen: set[str] = set()
     for file in files:
         with file.open("rb") as fh:
             for n, line in enumerate(fh, 1):
                 if not line.strip():
                     continue
-                task = _task(line, f"{file}:{n}")
-                if task.id in seen:
-                    raise ConfigError(f"{file}:{n}: id {task.id!r} repeats an earlier line's")
-                seen.add(task.id)
-                tasks.append(task)
-    if not tasks:
-        raise ConfigError(f"{setting}: {path} holds no tasks")
-    return tasks
+                rec = parse(line, f"{file}:{n}")
+                if rec.id in seen:
+                    raise ConfigError(f"{file}:{n}: id {rec.id!r} repeats an earlier line's")
+                seen.add(rec.id)
+                out.append(rec)
+    if not out:
+        raise ConfigError(f"{setting}: {path} holds no {what}")
+    return out
 
 
 def _step_files(folder: Path, setting: str) -> list[Path]:

@@ -76,21 +76,22 @@ FINAL_LINE = (
 
 # The double critic: two questions of opposite polarity, asked independently, so that a judge's
 # tendency to agree with whatever it is shown cannot pass a response on its own.
-CORRECT = """Here is a task and a response to it.
-
-Task:
-<<<
-{instruction}
->>>
-
-Response:
-<<<
-{response}
->>>
-
-Check the response carefully (recompute any calculation, check every formula and fact). Is the \
-response correct and complete: does it answer the whole task, with no wrong statement, formula or number?
-Reply with JSON: {{"verdict": "yes" | "no", "reason": "one sentence"}}."""
+SHOWN = "\n\nTask:\n<<<\n{instruction}\n>>>\n\nResponse:\n<<<\n{response}\n>>>\n\n"
+CORRECT = (
+    "Here is a task and a response to it." + SHOWN + "Check the response carefully (recompute any "
+    "calculation, check every formula and fact). Is the response correct and complete: does it "
+    "answer the whole task, with no wrong statement, formula or number?\n"
+    'Reply with JSON: {{"verdict": "yes" | "no", "reason": "one sentence"}}.'
+)
+ERROR = (
+    "Here is a task and a response to it. Your job is to find a mistake in the response."
+    + SHOWN
+    + "Go through the response step by step: recompute each calculation, check each formula, unit "
+    "and fact, and check that the final answer follows from the work. Does the response contain "
+    "an error?\n"
+    'Reply with JSON: {{"verdict": "yes" | "no", "reason": "the error, or why there is none, in '
+    'one sentence"}}.'
+)
 
 ERROR = """Here is a task and a response to it. Your job is to find a mistake in the response.
 
