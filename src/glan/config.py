@@ -77,6 +77,13 @@ class AnswersConfig(Sampling):
     max_tokens: int = 2048
 
 
+class ReportConfig(Strict):
+    """`glan report` as the last step of `glan run` (RUN/report/report.html)."""
+
+    sample: int = Field(default=2000, ge=10, description="instructions for the diversity figures")
+    embeddings: bool = Field(default=True, description="semantic diversity (needs glan[report])")
+
+
 class RunConfig(Strict):
     recipe: str = Field(default="glan", description="the method: `glan recipes` lists them")
     run_dir: Path = Path("runs/glan")
@@ -100,6 +107,7 @@ class RunConfig(Strict):
     instances: InstancesConfig = Field(default_factory=InstancesConfig)
     critique: CritiqueConfig = Field(default_factory=CritiqueConfig)
     verify: VerifyConfig = Field(default_factory=VerifyConfig)
+    report: ReportConfig | None = Field(default=None, description="write RUN/report/ after the run")
     post: dict[str, Any] | None = Field(
         default=None, description="clean/export settings (glan.post.config.PostConfig)"
     )

@@ -13,6 +13,7 @@ from glan.config import RunConfig
 from glan.recipes.base import Estimate, Recipe, Step
 from glan.recipes.clean import clean_step
 from glan.recipes.quality import VERIFY_HELP, verified_pairs, verify_steps
+from glan.recipes.report import report_step
 from glan.records import Record, Task
 from glan.stages.evol import EvolInstructionStage, calls_per_chain
 from glan.tasks_file import load_tasks, tasks_shards
@@ -85,6 +86,7 @@ EVOL_INSTRUCT = Recipe(
         ),
         *verify_steps("evolved"),
         clean_step(verified_pairs("evolved")),
+        report_step(verified_pairs("evolved")),
     ),
     pairs="evolved",
     commands_help={

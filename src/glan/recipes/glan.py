@@ -20,6 +20,7 @@ from glan.recipes.quality import (
     verified_pairs,
     verify_steps,
 )
+from glan.recipes.report import report_step
 from glan.records import Record, Subject
 from glan.stages.answers import AnswerStage
 from glan.stages.base import Stage
@@ -187,6 +188,7 @@ GLAN = Recipe(
         ),
         *verify_steps("answers"),
         clean_step(verified_pairs("answers")),
+        report_step(verified_pairs("answers")),
     ),  # fmt: skip
     commands_help={
         "disciplines": "Write RUN/disciplines/ from the config's taxonomy (builtin, file, or generate).",

@@ -11,6 +11,7 @@ from glan.recipes.base import Estimate, Recipe, Step
 from glan.recipes.bootstrap import bootstrap
 from glan.recipes.clean import clean_step
 from glan.recipes.quality import VERIFY_HELP, verified_pairs, verify_steps
+from glan.recipes.report import report_step
 from glan.records import Record, Task
 from glan.shards import StepFolder
 from glan.stages.base import Stage
@@ -101,6 +102,7 @@ SELF_INSTRUCT = Recipe(
         ),
         *verify_steps("instances"),
         clean_step(verified_pairs("instances")),
+        report_step(verified_pairs("instances")),
     ),
     pairs="instances",
     commands_help={

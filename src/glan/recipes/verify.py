@@ -12,6 +12,7 @@ from glan.pairs_file import load_pairs
 from glan.recipes.base import Estimate, Recipe, Step
 from glan.recipes.clean import clean_step
 from glan.recipes.quality import VERIFY_HELP, verified_pairs, verify_steps
+from glan.recipes.report import report_step
 from glan.records import InstructionPair, Record
 
 if TYPE_CHECKING:
@@ -45,6 +46,7 @@ VERIFY = Recipe(
         Step("pairs", "source", "pairs", apply=pair_shards, estimate=Estimate(records=_records)),
         *verify_steps("pairs"),
         clean_step(verified_pairs("pairs")),
+        report_step(verified_pairs("pairs")),
     ),
     pairs="pairs",
     commands_help={
