@@ -106,9 +106,10 @@ margin-left:8px}
 border-radius:999px;padding:0 8px}
 .tree .has-zero>summary .nm,.tree .leaf.has-zero .nm{color:var(--bad)}
 .headline{font-size:15px;margin:0 0 10px}
-.frow{display:grid;grid-template-columns:minmax(90px,130px) 130px 1fr 52px;align-items:center;gap:10px;
+.frow{display:grid;grid-template-columns:minmax(0,150px) 120px 1fr 52px;align-items:center;gap:10px;
 padding:5px 0 2px}
-.frow .step{font-weight:600} .frow .io,.frow .pct{font-variant-numeric:tabular-nums;font-size:12.5px}
+.frow .step{font-weight:600;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
+.frow .io,.frow .pct{font-variant-numeric:tabular-nums;font-size:12.5px}
 .frow .pct{text-align:right;color:var(--muted)}
 .fbar{width:100%;height:14px;display:block;background:#eef1f5;border-radius:3px}
 .losses{list-style:none;margin:0 0 6px;padding:0 0 4px;display:flex;flex-wrap:wrap;gap:2px 14px;

@@ -75,8 +75,8 @@ def _funnel(run: RunView) -> str:
             )
         grow = f"×{n_out / n_in:.1f}" if n_in and n_out > n_in else fmt_pct(n_out, n_in)
         rows.append(
-            f'<div class="frow"><span class="step">{esc(name)}</span>'
-            f'<span class="io">{fmt_int(n_in)} → <b>{fmt_int(n_out)}</b></span>'
+            f'<div class="frow"><span class="step" title="{esc(name)}">{esc(name)}</span>'
+            f'<span class="io">{fmt_int(st.get("input"))} → <b>{fmt_int(st.get("output"))}</b></span>'
             f'{_bar(segs, total)}<span class="pct">{grow}</span></div>'
             + (f'<ul class="losses">{"".join(items)}</ul>' if items else "")
         )
