@@ -103,3 +103,29 @@ def test_the_sample_is_bounded_and_fair() -> None:
     assert len(stats.reservoir) == 50 and len(stats.samples) == MAX_SAMPLES
     late = sum(int(t.split()[1]) >= 5000 for t, _ in stats.reservoir)
     assert 10 < late < 40  # about half of the sample comes from the second half of the stream
+
+
+def test_glan_run_ends_with_the_report_and_a_rerun_skips_it(tmp_path: Path) -> None:
+    cfg = glan_run(tmp_path, "run", "report.embeddings=false", "report.sample=50")
+    page, twin = cfg.run_dir / "report" / "report.html", cfg.run_dir / "report" / "report.json"
+    assert page.is_file() and twin.is_file() and "<html" in page.read_text()
+    before = page.stat().st_mtime_ns
+    again = run(cfg, FakeBackend())
+    assert again["report"]["skipped"] and page.stat().st_mtime_ns == before
+
+
+def test_the_report_command(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from glan.cli import app
+
+    cfg = glan_run(tmp_path)
+    out = tmp_path / "out" / "r.html"
+    out.parent.mkdir()
+    result = CliRunner().invoke(app, ["report", str(cfg.run_dir), str(cfg.run_dir), "-o", str(out),
+                                      "--no-embeddings", "--sample", "20"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert out.is_file() and out.with_suffix(".json").is_file()
+    bad = CliRunner().invoke(app, ["report", str(tmp_path / "nope"), "-o", str(out)])
+    lines = [line for line in bad.output.splitlines() if line.strip()]
+    assert bad.exit_code == 2 and len(lines) == 1 and "no such run dir" in lines[0]

@@ -30,7 +30,7 @@ def report_step(source: Input) -> Step:
             return
         made_from.clear()
         data = collect([run.root], sample=cfg.report.sample, seed=cfg.seed,
-                       embeddings="minilm" if cfg.report.embeddings else None)  # fmt: skip
+                       embeddings="minilm" if cfg.report.embeddings else None, config=cfg)  # fmt: skip
         folder = run.stage("report")
         folder.mkdir(parents=True, exist_ok=True)
         html, _ = write_report(data, folder / "report.html")

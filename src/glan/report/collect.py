@@ -71,9 +71,12 @@ def _verification(run: RunDir) -> dict[str, Any] | None:
     }
 
 
-def collect_run(root: Path, sample: int, seed: int, embed: Embed | None, model: str | None) -> dict[str, Any]:
+def collect_run(
+    root: Path, sample: int, seed: int, embed: Embed | None, model: str | None, cfg: RunConfig | None = None
+) -> dict[str, Any]:
+    """One run's figures; `cfg` is its config (read from its manifest when not given)."""
     run = RunDir(root)
-    cfg = _config(run)
+    cfg = cfg or _config(run)
     records, source = _pairs(run, cfg)
     stats = PairStats(sample, seed).add_all(records)
     steps = funnel(run, recipe_of(cfg), cfg)
@@ -100,15 +103,20 @@ def collect_run(root: Path, sample: int, seed: int, embed: Embed | None, model: 
 
 
 def collect(
-    runs: list[Path], sample: int = SAMPLE, seed: int = 0, embeddings: str | None = "minilm"
+    runs: list[Path],
+    sample: int = SAMPLE,
+    seed: int = 0,
+    embeddings: str | None = "minilm",
+    config: RunConfig | None = None,
 ) -> dict[str, Any]:
-    """The report of `runs`: every run read (and checked) before anything is written."""
+    """The report of `runs`: every run read (and checked) before anything is written; `config`:
+    the config of a single run (the report step of a run in progress)."""
     missing = [r for r in runs if not Path(r).is_dir()]
     if missing:
         raise ConfigError(f"{missing[0]}: no such run dir")
     embed, model, why = load_embed(embeddings)
     names = [Path(r).name for r in runs]
-    out = [collect_run(Path(r), sample, seed, embed, model) for r in runs]
+    out = [collect_run(Path(r), sample, seed, embed, model, config) for r in runs]
     for run, name in zip(out, names, strict=True):  # two runs of one name: their paths tell them apart
         if names.count(name) > 1:
             run["name"] = run["path"]

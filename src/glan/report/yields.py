@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 
+from glan.llm.cache import usage_of
 from glan.recipes import Recipe
 from glan.shards import StepFolder
 from glan.store import RunDir
@@ -61,6 +62,9 @@ def funnel(run: RunDir, recipe: Recipe, cfg: Any) -> list[dict[str, Any]]:
         made[step.name] = int(index["records"])
         source = step.input_of(cfg)
         reasons = _reasons(folder, "removed") + _reasons(folder, "failures")
+        merged = (made.get(source or "") or 0) - made[step.name] - sum(reasons.values())
+        if step.kind == "reduce" and merged > 0:  # e.g. the same subject in several samples
+            reasons["merged into one (same name) or over the step's cap"] += merged
         rows.append({"step": step.name, "input": made.get(source or ""), "output": made[step.name],
                      "losses": _top(reasons)})  # fmt: skip
     clean = _clean_report(run)
@@ -100,7 +104,7 @@ def model_seconds(run: RunDir) -> dict[str, float]:
 def cost(run: RunDir, kept: int) -> tuple[list[dict[str, Any]], dict[str, float]]:
     """Per stage: calls, tokens, model time and money (null when no price is configured), also
     per kept pair; and the totals."""
-    usage = run.read_manifest().get("usage") or {}
+    _, usage = usage_of(run.cache)  # what the manifest records, counted now (a run in progress)
     seconds = model_seconds(run)
     rows, totals = [], Counter[str]()
     priced = False
