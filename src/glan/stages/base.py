@@ -109,6 +109,28 @@ def strict_schema(model: type[BaseModel]) -> dict[str, Any]:
     return schema
 
 
+def bounded(schema: dict[str, Any], items: int, chars: int) -> dict[str, Any]:
+    """`schema` with a maxItems on every array and a maxLength on every string that has none.
+    Sent with the request only (the reply is validated by the pydantic model, unbounded): a
+    server that constrains its output by the schema (llama.cpp, vLLM) then cannot loop in a
+    list or a string until max_tokens, as small models at a high temperature do."""
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("type") == "array":
+                node.setdefault("maxItems", items)
+            elif node.get("type") == "string":
+                node.setdefault("maxLength", chars)
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(schema)
+    return schema
+
+
 def _closed(prefix: str) -> str | None:
     """`prefix` with its open strings/brackets closed, or None when it ends mid-string."""
     stack, in_str, esc = [], False, False

@@ -15,7 +15,7 @@ from glan.config import SubjectsConfig
 from glan.errors import ParseError
 from glan.llm.base import ChatRequest, ChatResponse
 from glan.records import Discipline, Record, Subject, SubjectDraft, lineage_id
-from glan.stages.base import Job, SeededStage, Stage, parse_reply, seed_for, strict_schema
+from glan.stages.base import Job, SeededStage, Stage, bounded, parse_reply, seed_for, strict_schema
 
 EXPERT_PROMPT = (
     "Act as an education expert in {discipline} ({field} > {sub_field}). Design a list of "
@@ -41,7 +41,7 @@ class SubjectList(BaseModel):
     subjects: list[SubjectItem] = Field(min_length=1)
 
 
-SCHEMA = strict_schema(SubjectList)
+SCHEMA = bounded(strict_schema(SubjectList), items=30, chars=300)
 
 
 def _to_subjects(owner: Discipline | SubjectDraft, items: list[SubjectItem]) -> list[Subject]:

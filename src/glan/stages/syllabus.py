@@ -10,7 +10,7 @@ from glan.config import SyllabusConfig
 from glan.errors import ParseError
 from glan.llm.base import ChatRequest, ChatResponse
 from glan.records import ClassSession, Record, Subject, Syllabus, lineage_id
-from glan.stages.base import Job, SeededStage, parse_reply, seed_for, strict_schema
+from glan.stages.base import Job, SeededStage, bounded, parse_reply, seed_for, strict_schema
 
 PROMPT = (
     "You are an expert teacher of {discipline}. Design the syllabus of a course on "
@@ -36,7 +36,7 @@ class SyllabusDraft(BaseModel):
 def syllabus_schema(lo: int, hi: int) -> dict:
     schema = strict_schema(SyllabusDraft)
     schema["properties"]["sessions"].update(minItems=lo, maxItems=hi)
-    return schema
+    return bounded(schema, items=12, chars=1500)
 
 
 class SyllabusStage(SeededStage):
