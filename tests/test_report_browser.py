@@ -8,6 +8,7 @@ tests/artifacts/ for a person to look at. In CI a missing chromium or playwright
 from __future__ import annotations
 
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +16,11 @@ from typing import Any
 
 import pytest
 
+from glan.config import load_config
+from glan.report.collect import collect
 from glan.report.html import render
+from tests.fakes import FakeBackend
+from tests.helpers import run
 from tests.report_sample import ATTR, BREAKOUT, IMG, SCRIPT, hostile_report, sample_report
 
 CHROMIUM = "/usr/bin/chromium"
@@ -163,4 +168,43 @@ def test_map_hover_shows_the_instruction_as_text(browser: Any, tmp_path: Path) -
     key.click()
     assert 0 < page.locator("svg.map circle.pt:visible").count() < n
     assert loaded.errors == []
+    page.close()
+
+
+class Planted(FakeBackend):
+    """The fake LLM whose answers carry markup (generated text is untrusted)."""
+
+    async def chat(self, request: Any) -> Any:
+        response = await super().chat(request)
+        if (
+            request.response_schema is None
+            and "Act as an education expert" not in request.messages[-1]["content"]
+        ):
+            return response.model_copy(update={"text": SCRIPT + " " + IMG + " " + response.text})
+        return response
+
+
+def test_the_report_of_a_real_small_run(browser: Any, tmp_path: Path) -> None:
+    """A whole run (a fake LLM, the real steps, the real embedding model) -> glan report -> the
+    page in chromium: every section drawn, the map from real embeddings, planted markup inert."""
+    cfg = load_config(None, [f"run_dir={tmp_path / 'run'}", "disciplines=[Physics, History]",
+                             "subjects.samples=2", "syllabi.min_sessions=3", "syllabi.max_sessions=6",
+                             "questions.per_syllabus=6", "critique.enabled=true",
+                             "verify.methods=[double_critic]", "verify.on_fail=flag"])  # fmt: skip
+    with ThreadPoolExecutor(1) as pool:  # playwright's sync API holds this thread's event loop
+        pool.submit(run, cfg, Planted()).result()
+    report = collect([cfg.run_dir], sample=200)
+    assert report["runs"][0]["diversity"]["vendi"] is not None, report["notes"]
+    loaded = load(browser, report, tmp_path / "real.html")
+    page = loaded.page
+    for h in HEADINGS:
+        assert page.locator("h2", has_text=h).count() == 1, h
+    assert shapes(page, "section#coverage svg") > 0 and shapes(page, "section#yield svg") > 0
+    assert page.locator("svg.map circle.pt").count() > 20
+    page.evaluate("document.querySelectorAll('details').forEach(d => d.open = true)")
+    assert SCRIPT in page.inner_text("body")
+    assert page.evaluate("window.__pwned") is None and page.locator("img").count() == 0
+    assert loaded.errors == [] and set(loaded.requests) == {loaded.url}
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "report-real-run.png"), full_page=True)
     page.close()

@@ -129,7 +129,16 @@ def histogram(series: Sequence[Series], x_label: str, share: bool = False) -> st
     yt = nice_ticks(0, ymax, 4)
     ymax = max(ymax, yt[-1])
 
+    # Bins that widen (word counts 0, 5, 10, 20, 40 ...) are drawn equally wide, at the place of
+    # their edge in the list: on a linear axis most would be thinner than a pixel.
+    first = valid[0][2]
+    widths = [b - a for a, b in zip(first, first[1:], strict=False)]
+    by_index = all(v[2] == first for v in valid) and max(widths) > 1.5 * min(widths) > 0
+
     def sx(x: float) -> float:
+        if by_index:
+            i = min(range(len(first)), key=lambda k: abs(first[k] - x))
+            return ml + i / (len(first) - 1) * (w - ml - mr)
         return ml + (x - x0) / (x1 - x0) * (w - ml - mr)
 
     def sy(y: float) -> float:
@@ -158,7 +167,7 @@ def histogram(series: Sequence[Series], x_label: str, share: bool = False) -> st
                 f"<title>{esc(tip)}</title></rect>"
             )
     parts.append(f'<line x1="{ml}" x2="{w - mr}" y1="{sy(0):.1f}" y2="{sy(0):.1f}" class="axis"/>')
-    for t in nice_ticks(x0, x1, 6):
+    for t in first[:: max(1, len(first) // 7)] if by_index else nice_ticks(x0, x1, 6):
         parts.append(_text(sx(t), h - mb + 16, fmt_compact(t), "middle"))
     parts.append(_text((ml + w - mr) / 2, h - 6, esc(x_label), "middle", "t muted"))
     return _svg(w, h, "".join(parts), x_label)
