@@ -1,7 +1,7 @@
 """GLAN, Self-Instruct and Evol-Instruct at equal model, sampling and completion-token budget:
 how many instructions each makes and keeps, at what cost, and how diverse they are.
 
-    .venv/bin/python benchmarks/bench_methods.py [--budget 20000] [--model qwen2.5-coder-0.5b]
+    .venv/bin/python benchmarks/bench_methods.py [--budget 15000] [--model qwen2.5-coder-0.5b]
         [--methods glan,self_instruct,evol_instruct] [--sample 60] [--keep DIR] [--start glan=20]
 
 Each method runs through glan's own recipe on the embedded model (in-process llama.cpp), all
@@ -229,7 +229,7 @@ def figures(texts: list[str]) -> dict[str, float]:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--budget", type=int, default=20000, help="completion tokens per method")
+    ap.add_argument("--budget", type=int, default=15000, help="completion tokens per method")
     ap.add_argument("--model", default="qwen2.5-coder-0.5b")
     ap.add_argument("--methods", default="glan,self_instruct,evol_instruct")
     ap.add_argument("--temperature", type=float, default=0.9)
