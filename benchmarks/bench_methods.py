@@ -40,11 +40,9 @@ import numpy as np
 
 from glan.config import load_config
 from glan.llm.cache import usage_of
-from glan.post.base import Removed
-from glan.post.config import DedupConfig
-from glan.post.dedup import NearDedup
-from glan.post.normalize import lcs_masks, lcs_with_masks, tokens
+from glan.post.normalize import tokens
 from glan.records import InstructionPair, Question, Task
+from glan.report.diversity import distinct_n, mean_pairwise_rouge_l, near_dup_rate
 from glan.session import Session
 from glan.shards import StepFolder
 from glan.tasks_file import seed_tasks_path
@@ -174,30 +172,6 @@ def run_method(m: Method, args: argparse.Namespace, root: Path) -> Result:
 # -- diversity ------------------------------------------------------------------------------
 
 
-def distinct_n(texts: list[list[str]], n: int) -> float:
-    grams = [tuple(t[i : i + n]) for t in texts for i in range(len(t) - n + 1)]
-    return len(set(grams)) / len(grams) if grams else 0.0
-
-
-def near_dup_share(texts: list[str]) -> float:
-    recs = [{"id": str(i), "instruction": t, "response": ""} for i, t in enumerate(texts)]
-    kept = sum(1 for _ in NearDedup(DedupConfig()).run(iter(recs), Removed()))
-    return 1 - kept / len(texts) if texts else 0.0
-
-
-def mean_pairwise_rouge_l(toks: list[list[str]]) -> float:
-    total, n = 0.0, 0
-    for i, a in enumerate(toks):
-        if not a:
-            continue
-        masks = lcs_masks(a)
-        for b in toks[i + 1 :]:
-            if b:
-                total += 2.0 * lcs_with_masks(masks, len(a), b) / (len(a) + len(b))
-                n += 1
-    return total / n if n else 0.0
-
-
 def tfidf_vendi(toks: list[list[str]]) -> float:
     """The Vendi score (Friedman and Dieng 2023) of L2-normalised TF-IDF vectors: exp of the
     entropy of the eigenvalues of K / n, K the cosine-similarity matrix."""
@@ -220,7 +194,7 @@ def figures(texts: list[str]) -> dict[str, float]:
         "distinct-1": distinct_n(toks, 1),
         "distinct-2": distinct_n(toks, 2),
         "distinct-3": distinct_n(toks, 3),
-        "near-dup removed": near_dup_share(texts),
+        "near-dup removed": near_dup_rate(texts),
         "mean pairwise ROUGE-L": mean_pairwise_rouge_l(toks),
         "TF-IDF Vendi": tfidf_vendi(toks),
         "words / instruction": sum(map(len, toks)) / len(toks),

@@ -7,8 +7,8 @@ naming the file and line."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-import orjson
 from pydantic import ValidationError
 
 from glan.errors import ConfigError, first_error
@@ -26,13 +26,7 @@ def load_pairs(spec: str, setting: str) -> list[InstructionPair]:
     return read_records(path, setting, _pair, "pairs")
 
 
-def _pair(line: bytes, where: str) -> InstructionPair:
-    try:
-        row = orjson.loads(line)
-    except orjson.JSONDecodeError as e:
-        raise ConfigError(f"{where}: not a JSON object ({e})") from None
-    if not isinstance(row, dict):
-        raise ConfigError(f"{where}: not a JSON object")
+def _pair(row: dict[str, Any], where: str) -> InstructionPair:
     given = {}
     for name, keys in ALIASES.items():
         value = next((row[k] for k in keys if k in row), None)

@@ -40,6 +40,15 @@ def read_jsonl(path: Path, model: type[M]) -> Iterator[M]:
                 raise ConfigError(f"{path}:{n}: {msg}") from None
 
 
+def read_dicts(*paths: Path) -> Iterator[dict[str, Any]]:
+    """The JSON objects of glan's own JSONL files, in order, unvalidated (for counting); a
+    path that does not exist holds none."""
+    for path in paths:
+        if path.is_file():
+            with path.open("rb") as f:
+                yield from (orjson.loads(line) for line in f if line.strip())
+
+
 def require(path: Path) -> None:
     """A step's input must exist; say which step makes it."""
     if not path.is_file():

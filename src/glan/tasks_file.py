@@ -36,9 +36,10 @@ def load_tasks(spec: str, setting: str) -> list[Task]:
     return read_records(path, setting, _task, "tasks")
 
 
-def read_records(path: Path, setting: str, parse: Callable[[bytes, str], R], what: str) -> list[R]:
-    """The records of a JSONL file or a finished step folder, in order, each line made by
-    `parse(line, "FILE:LINE")`; an id seen twice, or no record at all, is a ConfigError."""
+def read_records(path: Path, setting: str, parse: Callable[[dict[str, Any], str], R], what: str) -> list[R]:
+    """The records of a JSONL file or a finished step folder, in order, each line's JSON object
+    made one by `parse(row, "FILE:LINE")`; a line that is not a JSON object, an id seen twice,
+    or no record at all is a ConfigError."""
     files = _step_files(path, setting) if path.is_dir() else [path]
     out: list[R] = []
     seen: set[str] = set()
@@ -47,7 +48,7 @@ def read_records(path: Path, setting: str, parse: Callable[[bytes, str], R], wha
             for n, line in enumerate(fh, 1):
                 if not line.strip():
                     continue
-                rec = parse(line, f"{file}:{n}")
+                rec = parse(_json_object(line, f"{file}:{n}"), f"{file}:{n}")
                 if rec.id in seen:
                     raise ConfigError(f"{file}:{n}: id {rec.id!r} repeats an earlier line's")
                 seen.add(rec.id)
@@ -55,6 +56,16 @@ def read_records(path: Path, setting: str, parse: Callable[[bytes, str], R], wha
     if not out:
         raise ConfigError(f"{setting}: {path} holds no {what}")
     return out
+
+
+def _json_object(line: bytes, where: str) -> dict[str, Any]:
+    try:
+        row = orjson.loads(line)
+    except orjson.JSONDecodeError as e:
+        raise ConfigError(f"{where}: not a JSON object ({e})") from None
+    if not isinstance(row, dict):
+        raise ConfigError(f"{where}: not a JSON object")
+    return row
 
 
 def _step_files(folder: Path, setting: str) -> list[Path]:
@@ -67,13 +78,7 @@ def _step_files(folder: Path, setting: str) -> list[Path]:
     return [step.records_path(s.name) for s in step.shards()]
 
 
-def _task(line: bytes, where: str) -> Task:
-    try:
-        row = orjson.loads(line)
-    except orjson.JSONDecodeError as e:
-        raise ConfigError(f"{where}: not a JSON object ({e})") from None
-    if not isinstance(row, dict):
-        raise ConfigError(f"{where}: not a JSON object")
+def _task(row: dict[str, Any], where: str) -> Task:
     text = row.get("instruction", row.get("question"))  # a GLAN question is an instruction too
     if "output" not in row and "response" in row:  # a pair: its response is the output
         row["output"] = row["response"]

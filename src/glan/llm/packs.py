@@ -75,7 +75,8 @@ def _part_file(dist_name: str, version: str, pack: ModelPack) -> Path:
     return Path(str(dist.locate_file(bins[0])))
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """The sha256 of a file, read in 4 MB chunks."""
     h = hashlib.sha256()
     with path.open("rb") as f:
         while chunk := f.read(1 << 22):

@@ -20,7 +20,7 @@ from glan.report.diversity import Embed, diversity, load_embed
 from glan.report.pairs import PairStats
 from glan.report.yields import cost, funnel
 from glan.shards import StepFolder
-from glan.store import RunDir
+from glan.store import RunDir, read_dicts
 from glan.verify.acceptance import acceptance
 
 SAMPLE = 2000  # instructions per run for the diversity figures (the same for every run)
@@ -40,20 +40,12 @@ def _pairs(run: RunDir, cfg: RunConfig) -> tuple[Iterator[dict[str, Any]], str]:
     """The run's kept pairs (clean/clean.jsonl when clean ran, else its final pairs step)."""
     clean = run.stage("clean") / "clean.jsonl"
     if clean.is_file():
-        return _lines([clean]), str(clean)
+        return read_dicts(clean), str(clean)
     step = recipe_of(cfg).final_pairs(cfg)
     folder = StepFolder(run.stage(step))
     if folder.index() is None:
         raise ConfigError(f"{run.root}: no pairs yet ({folder.root} is not a finished step)")
-    return _lines([folder.records_path(s.name) for s in folder.shards()]), str(folder.root)
-
-
-def _lines(paths: list[Path]) -> Iterator[dict[str, Any]]:
-    for path in paths:
-        with path.open("rb") as fh:
-            for line in fh:
-                if line.strip():
-                    yield orjson.loads(line)
+    return read_dicts(*(folder.records_path(s.name) for s in folder.shards())), str(folder.root)
 
 
 def _verification(run: RunDir) -> dict[str, Any] | None:

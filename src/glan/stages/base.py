@@ -94,19 +94,21 @@ def seed_for(*parts: object) -> int:
 def strict_schema(model: type[BaseModel]) -> dict[str, Any]:
     """The JSON schema of a pydantic model, closed (additionalProperties false)."""
     schema = model.model_json_schema()
-
-    def close(node: Any) -> None:
-        if isinstance(node, dict):
-            if node.get("type") == "object":
-                node.setdefault("additionalProperties", False)
-            for v in node.values():
-                close(v)
-        elif isinstance(node, list):
-            for v in node:
-                close(v)
-
-    close(schema)
+    for node in _nodes(schema):
+        if node.get("type") == "object":
+            node.setdefault("additionalProperties", False)
     return schema
+
+
+def _nodes(schema: Any) -> Iterator[dict[str, Any]]:
+    """Every object node of a JSON schema, the schema itself first."""
+    if isinstance(schema, dict):
+        yield schema
+        for v in schema.values():
+            yield from _nodes(v)
+    elif isinstance(schema, list):
+        for v in schema:
+            yield from _nodes(v)
 
 
 def bounded(schema: dict[str, Any], items: int, chars: int) -> dict[str, Any]:
@@ -114,20 +116,11 @@ def bounded(schema: dict[str, Any], items: int, chars: int) -> dict[str, Any]:
     Sent with the request only (the reply is validated by the pydantic model, unbounded): a
     server that constrains its output by the schema (llama.cpp, vLLM) then cannot loop in a
     list or a string until max_tokens, as small models at a high temperature do."""
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            if node.get("type") == "array":
-                node.setdefault("maxItems", items)
-            elif node.get("type") == "string":
-                node.setdefault("maxLength", chars)
-            for v in node.values():
-                walk(v)
-        elif isinstance(node, list):
-            for v in node:
-                walk(v)
-
-    walk(schema)
+    for node in _nodes(schema):
+        if node.get("type") == "array":
+            node.setdefault("maxItems", items)
+        elif node.get("type") == "string":
+            node.setdefault("maxLength", chars)
     return schema
 
 

@@ -8,10 +8,8 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
-import orjson
-
 from glan.shards import StepFolder
-from glan.store import RunDir
+from glan.store import RunDir, read_dicts
 
 # the quality steps, in run order, and what they judge
 STEPS = {"critiqued_questions": "critique", "executed": "verify", "verified": "verify"}
@@ -48,10 +46,7 @@ def acceptance(run: RunDir) -> dict[str, Any]:
 
 
 def _shard(folder: StepFolder, name: str) -> Iterator[dict[str, Any]]:
-    for path in (folder.records_path(name), folder.removed_path(name)):
-        if path.is_file():
-            with path.open("rb") as fh:
-                yield from (orjson.loads(line) for line in fh if line.strip())
+    return read_dicts(folder.records_path(name), folder.removed_path(name))
 
 
 def _verdict(rec: dict[str, Any], kind: str) -> tuple[bool, str | None, str | None, str]:
