@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from glan.recipes.base import Step
-from glan.recipes.quality import Input, _resolve
+from glan.recipes.quality import Input
 from glan.shards import PostMarker, StepFolder, fingerprint
 
 if TYPE_CHECKING:
@@ -21,7 +21,7 @@ def clean_step(source: Input) -> Step:
         from glan.post import clean_and_export
         from glan.verify.acceptance import acceptance
 
-        pairs = _resolve(source, session.cfg)
+        pairs = step.input_of(session.cfg) or ""
         index = StepFolder(session.run.stage(pairs)).require()
         if index["records"] == 0:  # nothing to clean: the run is incomplete (exit 1 names the
             return  # step that made no pairs), not a bad clean input (exit 2)
@@ -36,4 +36,5 @@ def clean_step(source: Input) -> Step:
         session.report["clean"] = clean_and_export(src, out, session.post_cfg, session.events, quality)
         made_from.write(fp, index["digest"])
 
-    return Step("clean", "post", None, input=source, apply=clean, when=lambda cfg: cfg.post is not None)
+    step = Step("clean", "post", None, input=source, apply=clean, when=lambda cfg: cfg.post is not None)
+    return step

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from glan.recipes.base import Step
-from glan.recipes.quality import Input, _resolve
+from glan.recipes.quality import Input
 from glan.shards import PostMarker, StepFolder, fingerprint
 
 if TYPE_CHECKING:
@@ -19,7 +19,7 @@ def report_step(source: Input) -> Step:
 
         cfg, run = session.cfg, session.run
         assert cfg.report is not None
-        index = StepFolder(run.stage(_resolve(source, cfg))).require()
+        index = StepFolder(run.stage(step.input_of(cfg) or "")).require()
         if index["records"] == 0:
             return
         clean = PostMarker(run, "clean")._read() if cfg.post is not None else None
@@ -39,4 +39,5 @@ def report_step(source: Input) -> Step:
         session.report["report"] = {"html": str(html)}
         made_from.write(fp, index["digest"])
 
-    return Step("report", "post", None, input=source, apply=report, when=lambda cfg: cfg.report is not None)
+    step = Step("report", "post", None, input=source, apply=report, when=lambda cfg: cfg.report is not None)
+    return step
