@@ -18,6 +18,7 @@ from pydantic import (
 
 from glan.config_base import LLMConfig, Sampling, Strict
 from glan.errors import ConfigError
+from glan.executor_config import RayConfig
 from glan.llm import registry
 from glan.llm.registry import BackendOptions, default_options
 from glan.method_config import EvolveConfig, InstancesConfig, SelfInstructConfig
@@ -97,6 +98,10 @@ class RunConfig(Strict):
         default=3, ge=0, description="reruns that ask a job whose reply never validated anew"
     )
     llm: LLMConfig = Field(default_factory=default_options)
+    executor: Literal["local", "ray"] = Field(
+        default="local", description="who sends the calls: this process, or a Ray cluster (`ray:`)"
+    )
+    ray: RayConfig = Field(default_factory=RayConfig)
     taxonomy_gen: TaxonomyGenConfig = Field(default_factory=TaxonomyGenConfig)
     subjects: SubjectsConfig = Field(default_factory=SubjectsConfig)
     syllabi: SyllabusConfig = Field(default_factory=SyllabusConfig)
