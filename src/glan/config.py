@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args, get_origin
 
@@ -12,6 +12,7 @@ from pydantic import (
     BaseModel,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -36,6 +37,14 @@ class PriceConfig(Strict):
 
     def cost(self, prompt_tokens: float, completion_tokens: float) -> float:
         return (prompt_tokens * self.input + completion_tokens * self.output) / 1e6
+
+
+class BudgetConfig(Strict):
+    """A hard limit on what the run directory spends (its cache: every invocation counted);
+    the run stops before a call could pass it (glan.llm.budget)."""
+
+    usd: float | None = Field(default=None, gt=0, description="US dollars (needs `prices:` for the models)")
+    tokens: int | None = Field(default=None, gt=0, description="prompt + completion tokens")
 
 
 class TaxonomyGenConfig(Sampling):
@@ -119,6 +128,7 @@ class RunConfig(Strict):
     prices: dict[str, PriceConfig] = Field(
         default_factory=dict, description="model name -> price per million tokens, for cost accounting"
     )
+    budget: BudgetConfig = Field(default_factory=BudgetConfig, description="stop before spending more")
 
     @field_validator("run_dir", "taxonomy", mode="before")
     @classmethod
@@ -136,6 +146,21 @@ class RunConfig(Strict):
             raise ValueError("empty list; omit it to use the whole taxonomy")
         return v
 
+    @field_validator("budget")
+    @classmethod
+    def _priced(cls, budget: BudgetConfig, info: ValidationInfo) -> BudgetConfig:
+        """A USD budget needs the price of every model the config names (checked at start)."""
+        if budget.usd is None:
+            return budget
+        prices = info.data.get("prices", {})
+        for model in sorted({o.model for o in _llm_sections(info.data.values())}):
+            if _price(prices, model) is None:
+                raise ValueError(
+                    f"a USD budget needs the price of model {model!r}: add `prices: {{{model}: "
+                    "{input: ..., output: ...}}` (USD per million tokens)"
+                )
+        return budget
+
     @field_validator("recipe")
     @classmethod
     def _known_recipe(cls, name: str) -> str:
@@ -151,10 +176,23 @@ class RunConfig(Strict):
     def price_for(self, model: str) -> PriceConfig | None:
         """The price of `model`, or of the longest priced name it starts with (a dated
         snapshot such as 'gpt-4o-mini-2024-07-18' takes the price of 'gpt-4o-mini')."""
-        if model in self.prices:
-            return self.prices[model]
-        names = [n for n in self.prices if model.startswith(n)]
-        return self.prices[max(names, key=len)] if names else None
+        return _price(self.prices, model)
+
+
+def _price(prices: dict[str, PriceConfig], model: str) -> PriceConfig | None:
+    if model in prices:
+        return prices[model]
+    names = [n for n in prices if model.startswith(n)]
+    return prices[max(names, key=len)] if names else None
+
+
+def _llm_sections(values: Any) -> Iterator[BackendOptions]:
+    """Every `llm:` section among validated settings, however deep (steps may name their own)."""
+    for v in values:
+        if isinstance(v, BackendOptions):
+            yield v
+        elif isinstance(v, BaseModel):
+            yield from _llm_sections(getattr(v, name) for name in type(v).model_fields)
 
 
 def _inner(annotation: Any) -> Any:

@@ -49,6 +49,12 @@ class TooManyFailures(GlanError):
     model, key, a server that is down) must be fixed first."""
 
 
+class BudgetExceeded(GlanError):
+    """The run's `budget:` (USD or tokens) would be passed by the next call: the run stops
+    after the calls in flight have answered. Exit code 2: the same command stops the same way
+    until the budget is raised."""
+
+
 class StepDeferred(GlanError):
     """A step could not finish: some of its calls were written to batch files instead."""
 
