@@ -114,6 +114,12 @@ class DedupConfig(_Model):
         default=8, ge=1, description="earliest pairs looked at per LSH bucket (bounds hot buckets)"
     )
     seed: int = 1
+    max_memory_mb: int = Field(
+        default=1024,
+        ge=0,
+        description="dedup state kept in memory at most; past it (estimated from the input's "
+        "size) exact and near dedup run on disk, with the same results (0: always on disk)",
+    )
 
     @model_validator(mode="after")
     def _bands_divide(self) -> DedupConfig:

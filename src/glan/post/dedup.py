@@ -7,7 +7,7 @@ numpy arrays rather than Python objects.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from hashlib import blake2b
 
 import numpy as np
@@ -32,7 +32,8 @@ def stable_hash(text: str) -> int:
     return h
 
 
-def _text_tokens(rec: Record, on: str) -> list[str]:
+def text_tokens(rec: Record, on: str) -> list[str]:
+    """The tokens a dedup step compares: the prompt's, or the prompt's and the response's."""
     tok = prompt_tokens(rec)
     return tok + ["\x1f"] + response_tokens(rec) if on == "instruction+response" else tok
 
@@ -49,7 +50,7 @@ class ExactDedup:
     def run(self, records: Iterable[Record], removed: Removed) -> Iterator[Record]:
         seen = self.seen
         for rec in records:
-            key = hash(" ".join(_text_tokens(rec, self.on)))
+            key = hash(" ".join(text_tokens(rec, self.on)))
             first = seen.get(key)
             if first is None:
                 seen[key] = rec["id"]
@@ -187,7 +188,7 @@ class NearDedup:
 
     def _run_batch(self, batch: list[Record], removed: Removed) -> Iterator[Record]:
         cfg, store = self.cfg, self.store
-        toks = [_text_tokens(r, cfg.near_on) for r in batch]
+        toks = [text_tokens(r, cfg.near_on) for r in batch]
         keys, sigs = self.band_keys([self._shingles(t) for t in toks])
         qdoc, cand = self._candidates(keys, sigs)
         bounds = np.searchsorted(qdoc, np.arange(len(batch) + 1)).tolist()
@@ -215,43 +216,62 @@ class NearDedup:
         """Per doc of the batch, the pairs before it that share an LSH band and whose
         estimated Jaccard passes min_jaccard: store ids (>= 0) of earlier batches, and
         -1 - d for doc d of this batch. Sorted by doc, most shared bands first."""
-        cfg, n = self.cfg, len(keys)
-        qpos, prior = self.index.lookup(keys.ravel(), cfg.max_bucket)
-        q1, c1 = qpos // cfg.bands, prior.astype(np.int64)
+        qpos, prior = self.index.lookup(keys.ravel(), self.cfg.max_bucket)
+        q1, c1 = qpos // self.cfg.bands, prior.astype(np.int64)
         ok1 = (sigs[q1] == self.store.sigs[prior]).mean(axis=1) >= self.min_jaccard
-        # within the batch: each doc against the first max_bucket docs of each bucket
-        flat = keys.ravel()
-        doc = np.repeat(np.arange(n), cfg.bands)[flat != 0]
-        flat = flat[flat != 0]
-        order = np.lexsort((doc, flat))
-        fk, fd = flat[order], doc[order]
-        gstart = np.searchsorted(fk, fk, "left")
-        cnt = np.minimum(np.arange(len(fk)) - gstart, cfg.max_bucket)
-        total = int(cnt.sum())
-        q2 = np.repeat(fd, cnt)
-        a = fd[np.repeat(gstart - np.cumsum(cnt) + cnt, cnt) + np.arange(total)]
-        ok2 = (sigs[q2] == sigs[a]).mean(axis=1) >= self.min_jaccard if total else q2 > 0
-        qd = np.concatenate([q1[ok1], q2[ok2]])
-        cand = np.concatenate([c1[ok1], -1 - a[ok2]])
-        if not len(qd):
-            return qd, cand
-        pair, count = np.unique((qd << 33) | (cand + (1 << 32)), return_counts=True)
-        qd, cand = pair >> 33, (pair & ((1 << 33) - 1)) - (1 << 32)
-        order = np.lexsort((-count, qd))
-        qd, cand = qd[order], cand[order]
-        keep = np.arange(len(qd)) - np.searchsorted(qd, qd, "left") < cfg.max_candidates
-        return qd[keep], cand[keep]
+        return rank_candidates(q1[ok1], c1[ok1], keys, sigs, self.cfg, self.min_jaccard)
 
     def _verify(self, th: list[int], found: list[int]) -> tuple[int, float] | None:
-        masks, m = lcs_masks(th), len(th)
-        thr = self.cfg.rouge_l_threshold
-        for sid in found:  # each source already capped at max_candidates
-            other = self.store.get(sid)
-            self.checks += 1
-            total = m + len(other)
-            if not total or 2.0 * min(m, len(other)) / total < thr:
-                continue  # length alone rules it out
-            score = 2.0 * lcs_with_masks(masks, m, other) / total
-            if score >= thr:
-                return sid, score
-        return None
+        match, checks = verify(th, found, self.store.get, self.cfg.rouge_l_threshold)
+        self.checks += checks
+        return match
+
+
+def rank_candidates(
+    q1: np.ndarray, c1: np.ndarray, keys: np.ndarray, sigs: np.ndarray, cfg: DedupConfig, min_jaccard: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The candidates of a batch: (q1, c1) from earlier batches (doc, id >= 0, already past
+    the Jaccard estimate), joined with the pairs within the batch (each doc against the first
+    max_bucket docs of each bucket before it; -1 - d for doc d) and ranked per doc, most
+    shared bands first, at most max_candidates. Shared by the in-memory and on-disk paths."""
+    n = len(keys)
+    flat = keys.ravel()
+    doc = np.repeat(np.arange(n), cfg.bands)[flat != 0]
+    flat = flat[flat != 0]
+    order = np.lexsort((doc, flat))
+    fk, fd = flat[order], doc[order]
+    gstart = np.searchsorted(fk, fk, "left")
+    cnt = np.minimum(np.arange(len(fk)) - gstart, cfg.max_bucket)
+    total = int(cnt.sum())
+    q2 = np.repeat(fd, cnt)
+    a = fd[np.repeat(gstart - np.cumsum(cnt) + cnt, cnt) + np.arange(total)]
+    ok2 = (sigs[q2] == sigs[a]).mean(axis=1) >= min_jaccard if total else q2 > 0
+    qd = np.concatenate([q1, q2[ok2]])
+    cand = np.concatenate([c1, -1 - a[ok2]])
+    if not len(qd):
+        return qd, cand
+    pair, count = np.unique((qd << 33) | (cand + (1 << 32)), return_counts=True)
+    qd, cand = pair >> 33, (pair & ((1 << 33) - 1)) - (1 << 32)
+    order = np.lexsort((-count, qd))
+    qd, cand = qd[order], cand[order]
+    keep = np.arange(len(qd)) - np.searchsorted(qd, qd, "left") < cfg.max_candidates
+    return qd[keep], cand[keep]
+
+
+def verify(
+    th: list[int], found: list[int], get: Callable[[int], list[int]], thr: float
+) -> tuple[tuple[int, float] | None, int]:
+    """The first of `found` (ids whose tokens `get` returns) with ROUGE-L F >= thr against
+    `th`, with its score, or None; and how many were checked."""
+    masks, m = lcs_masks(th), len(th)
+    checks = 0
+    for sid in found:  # each source already capped at max_candidates
+        other = get(sid)
+        checks += 1
+        total = m + len(other)
+        if not total or 2.0 * min(m, len(other)) / total < thr:
+            continue  # length alone rules it out
+        score = 2.0 * lcs_with_masks(masks, m, other) / total
+        if score >= thr:
+            return (sid, score), checks
+    return None, checks

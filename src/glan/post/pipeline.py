@@ -23,6 +23,7 @@ from glan.post.base import Record, Removed, Step, run_steps
 from glan.post.config import FieldMap, PostConfig
 from glan.post.decontam import Decontaminate, DecontamIndex
 from glan.post.dedup import ExactDedup, NearDedup
+from glan.post.dedup_disk import DiskDedup, numbered, on_disk
 from glan.post.export import FormatWriter, finish_hf, hf_available
 from glan.post.filters import QualityFilter
 from glan.post.io import check_pairs, read_pairs
@@ -113,10 +114,15 @@ def _clean_into(stage: Path, pairs: Path, out: Path, cfg: PostConfig, steps: lis
             yield rec
 
     seen: Counter[str] = Counter()
-    with JsonlWriter(stage / CLEAN_FILE) as kept, JsonlWriter(stage / REMOVED_FILE) as gone:
-        removed = Removed(gone)
-        for rec in run_steps(counted(), steps, removed, seen):
-            kept.write(rec)
+    disk = on_disk(pairs, cfg)
+    # the on-disk dedup's files live in the staging folder: gone on exit, and with it if killed
+    with DiskDedup(stage / ".dedup") as dd:
+        ran = dd.steps(numbered(read_pairs(pairs, cfg.fields)), steps) if disk else steps
+        records = numbered(counted()) if disk else counted()
+        with JsonlWriter(stage / CLEAN_FILE) as kept, JsonlWriter(stage / REMOVED_FILE) as gone:
+            removed = Removed(gone)
+            for rec in run_steps(records, ran, removed, seen):
+                kept.write(rec)
     seconds = time.perf_counter() - t0
     report: dict[str, Any] = {
         "input": str(pairs),
@@ -125,22 +131,23 @@ def _clean_into(stage: Path, pairs: Path, out: Path, cfg: PostConfig, steps: lis
         "removed_total": gone.count,
         "removed": removed.by_step(),
         "steps": [s.name for s in steps],
+        "dedup": "on disk" if disk else "in memory",
         "seconds": round(seconds, 3),
         "pairs_per_second": round(read / seconds, 1) if seconds else None,
         "files": {"clean": str(out / CLEAN_FILE), "removed": str(out / REMOVED_FILE)},
         "warnings": unusual_removals(seen, removed, cfg),
     }
-    for s in steps:
-        if isinstance(s, Decontaminate):
-            ix = s.index
+    for s in ran:
+        ix = getattr(s, "index", None)
+        if isinstance(ix, DecontamIndex):
             report["decontam_index"] = {
                 "items": len(ix.items),
                 "hashes": ix.size,
                 "texts_too_short": ix.skipped_short,
                 "build_seconds": round(index_s, 3),
             }
-        if isinstance(s, NearDedup):
-            report["near_dedup_rouge_checks"] = s.checks
+        if s.name == "near_dedup":
+            report["near_dedup_rouge_checks"] = s.checks  # type: ignore[attr-defined]
     return report
 
 
