@@ -320,6 +320,45 @@ class FakeOpenAIServer:
         return web.json_response(payload, headers=headers)
 
 
+class DegradingServer(FakeOpenAIServer):
+    """A server that slows down past its capacity, as a self-hosted one does instead of
+    answering 429: up to `capacity` requests in flight each takes `delay`; with n > capacity
+    in flight (counted on arrival) one takes delay * (n / capacity) ** `power`, so that past
+    the capacity it answers fewer requests a second the more it is sent. Past `reject_above`
+    in flight (when given) it answers 503 at once. `rejected` counts those."""
+
+    def __init__(
+        self, *, capacity: int, delay: float, power: float = 2.0, reject_above: int | None = None, **kw: Any
+    ) -> None:
+        super().__init__(**kw)
+        self.capacity = capacity
+        self.base_delay = delay
+        self.power = power
+        self.reject_above = reject_above
+        self.rejected = 0
+
+    def latency(self, inflight: int) -> float:
+        return self.base_delay * max(1.0, inflight / self.capacity) ** self.power
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        with self._lock:
+            self._inflight += 1
+            n = self._inflight
+            self.max_inflight = max(self.max_inflight, n)
+        try:
+            if self.reject_above is not None and n > self.reject_above:
+                await request.read()
+                self._next()
+                with self._lock:
+                    self.rejected += 1
+                return web.Response(status=503, text="overloaded")
+            await self._sleep(self.latency(n))
+            return await self._respond(request)
+        finally:
+            with self._lock:
+                self._inflight -= 1
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--host", default="127.0.0.1")

@@ -19,6 +19,7 @@ class StageProgress:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: float | None = None  # None: the model has no price
+    concurrency: int | None = None  # the adaptive limit of calls in flight now (None: fixed)
 
 
 class Events:

@@ -13,8 +13,9 @@ from glan.events import Events, StageProgress
 from glan.exec import LocalExecutor, Reruns, StageResult, run_stage
 from glan.exec.stream import Driver
 from glan.llm.base import Backend
-from glan.llm.cache import SPEND, ResponseCache, Spend
-from glan.llm.client import FailureBreaker, LLMClient
+from glan.llm.budget import Budget
+from glan.llm.cache import SPEND, ResponseCache, Spend, usage_of
+from glan.llm.client import LLMClient
 from glan.recipes import Recipe, recipe_of
 from glan.records import Failure, Record
 from glan.stages.base import Stage
@@ -57,6 +58,7 @@ class Session:
         self._factory = backend_factory
         self._cache: ResponseCache | None = None
         self._clients: dict[str, LLMClient] = {}
+        self._budget: tuple[ResponseCache, Budget] | None = None  # and the cache it was counted from
         self.report: dict[str, Any] = {}
         self.post_cfg: Any = None  # the validated `post:` section, when a post step runs
 
@@ -79,14 +81,27 @@ class Session:
     def client(self, llm: LLMConfig) -> LLMClient:
         key = llm.model_dump_json()
         if key not in self._clients:
-            self._clients[key] = LLMClient(
+            self._clients[key] = LLMClient.for_options(
                 self.cache,
+                llm,
                 lambda: self._factory(llm),
-                max_retries=llm.max_retries,
                 price=self.cfg.price_for(llm.model),
-                breaker=FailureBreaker(llm.max_failure_rate),
+                budget=self.budget,
             )
         return self._clients[key]
+
+    @property
+    def budget(self) -> Budget | None:
+        """The run's `budget:` (None when it sets none), shared by its clients; what was spent
+        is counted from the cache as now open: earlier invocations' answers included."""
+        limits = self.cfg.budget
+        if limits.usd is None and limits.tokens is None:
+            return None
+        cache = self.cache
+        if self._budget is None or self._budget[0] is not cache:
+            _, usage = usage_of(self.run.cache, cache)
+            self._budget = (cache, Budget.from_usage(limits.usd, limits.tokens, usage, self.cfg.price_for))
+        return self._budget[1]
 
     async def aclose(self) -> None:
         for c in self._clients.values():
@@ -127,6 +142,8 @@ class Session:
             progress.completion_tokens = s.completion_tokens - before["completion_tokens"]
             if client.price is not None:
                 progress.cost_usd = s.cost_usd - before["cost_usd"]
+            if client.limit is not None:
+                progress.concurrency = client.limit.limit
             self.events.advanced(progress)
 
         # the responses this stage stores are charged to it in the cache (usage survives kill -9)
@@ -152,6 +169,8 @@ class Session:
         if result.jobs and result.failures == result.jobs:
             client.breaker.stop_if_all_failed()  # fewer jobs than the breaker's first calls
         self._account(stage.name, llm.model, result, before, asdict(client.stats))
+        if client.limit is not None:  # what the adaptive limit settled at, for the manifest
+            self.report[stage.name]["concurrency"] = client.limit.summary()
         if result.failures:
             where = self.run.stage(stage.name)
             self.events.note(f"{stage.name}: {result.failures} failed jobs recorded in {where}/", "yellow")

@@ -13,9 +13,11 @@ def _count(n: float) -> str:
 
 
 def describe(p: StageProgress) -> str:
-    """'calls 12 cached 3 tokens 4.1k>1.2k $0.0042' for a step so far."""
+    """'calls 12 cached 3 tokens 4.1k>1.2k $0.0042 in flight 9' for a step so far."""
     info = f"calls {p.calls} cached {p.cached} tokens {_count(p.prompt_tokens)}>{_count(p.completion_tokens)}"
-    return info if p.cost_usd is None else f"{info} ${p.cost_usd:.4f}"
+    if p.cost_usd is not None:
+        info += f" ${p.cost_usd:.4f}"
+    return info if p.concurrency is None else f"{info} in flight {p.concurrency}"
 
 
 class RichEvents(Events):

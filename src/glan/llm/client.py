@@ -1,5 +1,6 @@
 """The one place LLM calls go through: cache lookup, then the backend with retries, token and
-cost accounting, and a breaker that stops a run when its first calls or most calls fail."""
+cost accounting, a breaker that stops a run when its first calls or most calls fail, the
+adaptive limit of calls in flight (glan.llm.adaptive) and the run's budget (glan.llm.budget)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,17 @@ import random
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from glan.config import PriceConfig
 from glan.errors import BackendError, FatalBackendError, TooManyFailures, TransientBackendError
+from glan.llm.adaptive import AdaptiveConcurrency, Ticket, work_of
 from glan.llm.base import Backend, ChatRequest, ChatResponse
+from glan.llm.budget import Budget, Hold
 from glan.llm.cache import ResponseCache
+
+if TYPE_CHECKING:
+    from glan.llm.registry import BackendOptions
 
 
 @dataclass
@@ -100,6 +107,8 @@ class LLMClient:
         max_backoff_s: float = 60.0,
         price: PriceConfig | None = None,
         breaker: FailureBreaker | None = None,
+        limit: AdaptiveConcurrency | None = None,
+        budget: Budget | None = None,
     ) -> None:
         self.cache = cache
         self._factory = backend_factory
@@ -109,7 +118,34 @@ class LLMClient:
         self.max_backoff_s = max_backoff_s
         self.price = price
         self.breaker = breaker or FailureBreaker()
+        self.limit = limit  # None: `concurrency` in flight, fixed (the executor's semaphore)
+        self.budget = budget
         self.stats = CallStats()
+
+    @classmethod
+    def for_options(
+        cls,
+        cache: ResponseCache,
+        options: BackendOptions,
+        backend_factory: Callable[[], Backend],
+        *,
+        price: PriceConfig | None = None,
+        budget: Budget | None = None,
+    ) -> LLMClient:
+        """The client an `llm:` section describes (retries, breaker, adaptive limit), in any
+        process: a budget shared by the clients of one run is passed in."""
+        limit = None
+        if options.adaptive and options.concurrency > options.min_concurrency:
+            limit = AdaptiveConcurrency(options.min_concurrency, options.concurrency)
+        return cls(
+            cache,
+            backend_factory,
+            max_retries=options.max_retries,
+            price=price,
+            breaker=FailureBreaker(options.max_failure_rate),
+            limit=limit,
+            budget=budget,
+        )
 
     @property
     def backend(self) -> Backend:
@@ -147,8 +183,7 @@ class LLMClient:
             if self.breaker.tripped is not None:
                 raise self.breaker.tripped
             try:
-                self.stats.calls += 1
-                resp = await backend.chat(request)
+                resp = await self._attempt(backend, request)
             except TransientBackendError as e:
                 if attempt == self.max_retries:
                     self._failed(str(e))
@@ -166,6 +201,59 @@ class LLMClient:
                 self.breaker.success()
                 return resp
         raise AssertionError("unreachable")
+
+    async def _attempt(self, backend: Backend, request: ChatRequest) -> ChatResponse:
+        """One try: a slot under the adaptive limit, the budget's hold, the call; what came of
+        it is told to both (a backoff after a failure holds neither)."""
+        ticket = await self.limit.acquire() if self.limit is not None else None
+        hold = None
+        if self.budget is not None:
+            hold = self._reserve(request)
+            if hold is None:  # the run stops once the calls in flight have answered
+                self._free(ticket)
+                await self.budget.drained()
+                raise self.budget.stop()
+        self.stats.calls += 1
+        resp: ChatResponse | None = None
+        overloaded = False
+        try:
+            resp = await backend.chat(request)
+        except TransientBackendError:
+            overloaded = True
+            raise
+        finally:
+            if ticket is not None and self.limit is not None:
+                if resp is not None:
+                    self.limit.succeeded(ticket, work_of(resp.prompt_tokens, resp.completion_tokens))
+                elif overloaded:
+                    self.limit.overloaded(ticket)
+                else:
+                    self.limit.released(ticket)
+            if hold is not None and self.budget is not None:
+                if resp is None:
+                    self.budget.cancel(hold)
+                else:
+                    self.budget.settle(hold, *self._cost(request, resp))
+        return resp
+
+    def _reserve(self, request: ChatRequest) -> Hold | None:
+        assert self.budget is not None
+        tokens = request.estimated_tokens()
+        usd = self.price.cost(tokens - request.max_tokens, request.max_tokens) if self.price else 0.0
+        return self.budget.reserve(usd, tokens)
+
+    def _cost(self, request: ChatRequest, resp: ChatResponse) -> tuple[float, float]:
+        """What an answer cost (USD, tokens); a server that reports no usage is charged the
+        estimate, so a budget still stops it."""
+        prompt, completion = resp.prompt_tokens, resp.completion_tokens
+        if prompt + completion <= 0:
+            completion = request.max_tokens
+            prompt = request.estimated_tokens() - completion
+        return (self.price.cost(prompt, completion) if self.price else 0.0), float(prompt + completion)
+
+    def _free(self, ticket: Ticket | None) -> None:
+        if ticket is not None and self.limit is not None:
+            self.limit.released(ticket)
 
     def _failed(self, error: str, fatal: bool = False) -> None:
         self.stats.errors += 1

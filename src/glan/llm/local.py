@@ -7,7 +7,7 @@ import os
 import secrets
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from glan.errors import BackendError
 from glan.llm.base import ChatRequest, ChatResponse
@@ -22,6 +22,12 @@ class LocalOptions(BackendOptions):
     backend: Literal["local"] = "local"
     n_ctx: int = Field(default=8192, ge=512, description="context tokens per slot")
     threads: int | None = Field(default=None, ge=1, description="CPU threads (default: all)")
+
+    @model_validator(mode="after")
+    def _fixed_slots(self) -> LocalOptions:
+        if self.adaptive:  # llama.cpp decodes `concurrency` slots in one batch: nothing to adapt
+            raise ValueError("adaptive: backend 'local' runs a fixed number of slots (concurrency)")
+        return self
 
     def build(self) -> LocalBackend:
         return LocalBackend(self.model, n_ctx=self.n_ctx, parallel=self.concurrency, threads=self.threads)

@@ -43,6 +43,11 @@ class OpenAIOptions(BackendOptions):
     api_key_env: str | None = "OPENAI_API_KEY"
     rpm: float | None = Field(default=None, gt=0, description="requests per minute, per endpoint")
     tpm: float | None = Field(default=None, gt=0, description="tokens per minute, per endpoint")
+    # on by default: a server's capacity is unknown and self-hosted ones slow down past it
+    # instead of answering 429; `concurrency` stays the most that is ever in flight
+    adaptive: bool = Field(
+        default=True, description="raise and cut requests in flight from latency and 429/5xx/timeouts"
+    )
 
     @model_validator(mode="after")
     def _needs_url(self) -> OpenAIOptions:

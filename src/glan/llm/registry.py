@@ -12,7 +12,16 @@ import difflib
 import importlib
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidatorFunctionWrapHandler
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    model_serializer,
+    model_validator,
+)
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from glan.llm.base import Backend
@@ -23,6 +32,9 @@ BUILTIN = {"local": "glan.llm.local", "openai": "glan.llm.openai_compat"}
 DEFAULT = "local"
 
 _registered: dict[str, type[BackendOptions]] = {}
+# Settings added after runs were made that change how calls are made, never what they answer:
+# dumped only when not at their default, so the step fingerprints of those runs stay the same.
+RUNTIME_ONLY = ("min_concurrency", "adaptive")
 
 
 class BackendOptions(BaseModel):
@@ -33,11 +45,31 @@ class BackendOptions(BaseModel):
     backend: str
     model: str = DEFAULT_PACK
     concurrency: int = Field(default=1, ge=1, le=4096, description="requests in flight, at most")
+    min_concurrency: int = Field(default=1, ge=1, le=4096, description="adaptive: never fewer in flight")
+    adaptive: bool = Field(
+        default=False, description="raise and cut requests in flight from latency and 429/5xx/timeouts"
+    )
     timeout_s: float = Field(default=600.0, gt=0, description="per request")
     max_retries: int = Field(default=5, ge=0)
     max_failure_rate: float = Field(
         default=0.5, gt=0, le=1, description="stop the run when more of the recent calls fail (1: never)"
     )
+
+    @model_validator(mode="after")
+    def _bounds(self) -> BackendOptions:
+        if self.min_concurrency > self.concurrency:
+            least, most = self.min_concurrency, self.concurrency
+            raise ValueError(f"min_concurrency {least} > concurrency {most} (the most in flight)")
+        return self
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data = handler(self)
+        fields = type(self).model_fields
+        for name in RUNTIME_ONLY:
+            if name in data and getattr(self, name) == fields[name].default:
+                del data[name]
+        return data
 
     def build(self) -> Backend:
         """The backend these settings describe (called on a cache miss only)."""
