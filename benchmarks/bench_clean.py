@@ -46,7 +46,9 @@ STEMS = [
 COMMON = "the a of and to in is that for it with as on this by be are from at or an".split()  # noqa: SIM905
 
 
-def generate(path: Path, n: int, seed: int = 0) -> dict[str, int]:
+def generate(
+    path: Path, n: int, seed: int = 0, words_per_response: tuple[int, int] = (100, 400)
+) -> dict[str, int]:
     """N pairs as JSONL; returns how many of each planted kind it wrote."""
     rng, nrng = random.Random(seed), np.random.default_rng(seed)
     syl = np.array(_SYL, dtype=object)
@@ -61,7 +63,7 @@ def generate(path: Path, n: int, seed: int = 0) -> dict[str, int]:
     with path.open("wb") as fh:
         for start in range(0, n, 10000):
             m = min(10000, n - start)
-            rlen = nrng.integers(100, 400, m)
+            rlen = nrng.integers(*words_per_response, m)
             flat = words[nrng.integers(0, len(words), int(rlen.sum()))].tolist()
             slots = words[nrng.integers(0, len(vocab), 9 * m)].tolist()
             off = 0
