@@ -210,7 +210,7 @@ def _plan(records: Iterable[Record], steps: list[Step], folder: Path, opened: li
             raise TypeError(f"no on-disk plan for the clean step {st.name!r}")
 
     def with_ids(stream: Iterable[Record]) -> Iterator[Record]:
-        for batch in batched(stream, _CHUNK):
+        for batch in batched(stream, 1024):
             ids.extend([str(r["id"]).encode("utf-8", "surrogatepass") for r in batch])
             yield from batch
 

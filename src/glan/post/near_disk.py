@@ -25,7 +25,7 @@ RANGE_MIN = 1 << 16  # records per range of the group file read back during the 
 _M32 = 0xFFFFFFFF
 _BAND = np.dtype([("key", "<u8"), ("slot", "<i8")])  # slot: s * bands + band
 _GROUP = np.dtype([("slot", "<i8"), ("gid", "<i8")])
-_TOKEN_CACHE = 1 << 16
+_TOKEN_CACHE = 1 << 13
 
 
 def key_part(keys: np.ndarray) -> np.ndarray:
