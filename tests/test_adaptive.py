@@ -79,7 +79,7 @@ def test_latency_well_above_the_minimum_cuts_and_between_holds() -> None:
     for _ in range(3):
         run_round(ctl, clock, 1.0)
     assert ctl.limit == 16
-    run_round(ctl, clock, 1.7)  # slower, not yet queueing: hold
+    run_round(ctl, clock, 1.9)  # slower, not yet queueing, and fewer answers a second: hold
     assert ctl.limit == 16
     run_round(ctl, clock, CUT_ABOVE * 1.2)
     assert ctl.limit == 12 and ctl.cuts == 1
@@ -98,6 +98,16 @@ def test_converges_near_the_capacity_of_a_server_that_degrades(capacity: int) ->
         seen.append(ctl.limit)
     doubled = capacity * CUT_ABOVE**0.5
     assert all(capacity * 0.75 - 1 <= n <= doubled + 1 for n in seen[-30:]), seen
+
+
+def test_a_server_that_batches_keeps_the_limit_growing_while_throughput_grows() -> None:
+    """Latency growing with the square root of the load past 4 in flight (a GPU server that
+    batches): slower per call, more calls a second; the limit grows past 2x the latency."""
+    clock = Clock()
+    ctl = AdaptiveConcurrency(1, 64, clock=clock)
+    for _ in range(80):
+        run_round(ctl, clock, max(1.0, ctl.limit / 4) ** 0.5)
+    assert ctl.limit == 64 and ctl.cuts == 0
 
 
 def test_the_floor_relearns_the_base_so_a_slower_workload_can_grow_again() -> None:

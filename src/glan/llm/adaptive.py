@@ -9,10 +9,13 @@ current limit, like TCP's once-per-round-trip rule):
   the current limit cuts it in half at once; later failures of calls sent before the cut do
   not cut again;
 - latency: the round's median latency, per unit of work (`work`: a token of output, a
-  prompt token an eighth of one), against the lowest round median seen (`base`). Above
-  `CUT_ABOVE` x base the limit is cut by a quarter; up to `GROW_BELOW` x base it grows:
-  doubling per round until the first cut (slow start), then by one per round; in between it
-  holds. It grows only when the round used the whole limit (a limit nobody needs is no signal).
+  prompt token an eighth of one), against the lowest round median seen (`base`). Up to
+  `GROW_BELOW` x base the limit grows: doubling per round until the first cut (slow start),
+  then by one per round. Above `CUT_ABOVE` x base it is cut by a quarter, unless the round
+  still answers clearly more per second (limit / latency, Little's law) than the best round
+  whose latency was flat: a server that batches (vLLM on a GPU) gets slower per request and
+  faster overall, and there the limit keeps growing by one. In between it holds (or grows
+  when more per second still comes). It grows only when the round used the whole limit.
 
 The limit stays within [lo, hi]. At the floor `base` is measured anew (and slow start begins
 again): a later stage's longer calls, which only looked slow, then let the limit climb again.
@@ -35,6 +38,7 @@ CUT_ABOVE = 2.0  # latency this many times the base: the server is queueing, cut
 GROW_BELOW = 1.5  # latency up to this many times the base: still flat enough to grow
 OVERLOAD_CUT = 0.5  # the limit after an overload signal, as a share of the limit
 LATENCY_CUT = 0.75  # the limit after a latency cut
+PAYING = 1.1  # answers a second, over the best flat round's, that make a slower round worth it
 MIN_ROUND = 3  # answers a round needs at least (one answer is no median)
 PROMPT_WEIGHT = 1 / 8  # a prompt token costs a server about this share of an output token
 
@@ -66,6 +70,7 @@ class AdaptiveConcurrency:
         self.value = float(lo)  # the limit, fractional between rounds of additive growth
         self.threshold = float(hi)  # slow start (doubling) below it; set at every cut
         self.base: float | None = None  # lowest round median of latency per unit of work
+        self.flat_rate = 0.0  # the most units a second of a round whose latency was flat
         self.inflight = 0
         self.epoch = 0
         self.samples: list[float] = []  # latencies per unit of the current epoch's calls
@@ -146,10 +151,18 @@ class AdaptiveConcurrency:
         elif self.limit <= self.lo:  # at the floor what the server does is the new normal:
             self.base = median  # measured anew, and slow start again from there
             self.threshold = float(self.hi)
-        if median > CUT_ABOVE * self.base:
+            self.flat_rate = 0.0
+        rate = self.limit / max(median, 1e-12) if self.busy else 0.0  # units a second
+        flat = median <= GROW_BELOW * self.base
+        if flat:
+            self.flat_rate = max(self.flat_rate, rate)
+        paying = rate >= PAYING * self.flat_rate > 0
+        if median > CUT_ABOVE * self.base and not paying:
             self._cut(LATENCY_CUT)
             return
-        if median <= GROW_BELOW * self.base and self.busy:
+        if self.busy and (flat or paying):
+            if not flat:  # slower calls: probe one at a time, no more doubling
+                self.threshold = min(self.threshold, self.value)
             if self.value < self.threshold:
                 self.value = min(self.threshold, self.value * 2)
             else:
