@@ -1,0 +1,180 @@
+"""What runs inside the Ray cluster: the cache server and the stage worker.
+
+The response cache stays one SQLite file on the driver's node; one actor there owns it
+(`CacheServer`), so workers on any node read and write it through Ray, and a call counts as
+finished once its answer is stored there. A worker (`StageWorker`, a Ray Data callable class)
+runs the same stage, job flows and `run_stage` as the local executor over a batch of input
+records: a batch's first requests are looked up at once, every later one (re-asks,
+follow-ups) is looked up before it is sent, and every answer is stored before its job goes
+on. A worker killed mid-batch is restarted by Ray Data and its batch runs again: what was
+stored comes from the cache, only the calls in flight are asked again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import pickle
+from collections.abc import AsyncIterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import ray
+
+from glan.config import LLMConfig, PriceConfig
+from glan.errors import BackendError, GlanError
+from glan.exec.jobs import Flow, Outcome, Reruns
+from glan.exec.stream import run_stage
+from glan.llm.base import ChatRequest, ChatResponse
+from glan.llm.cache import SPEND, ResponseCache, Spend
+from glan.llm.client import FailureBreaker, LLMClient
+from glan.records import Failure, Record
+from glan.stages.base import Stage
+
+
+class CacheServer:
+    """The run's response cache, served to the workers (a Ray actor on the driver's node)."""
+
+    def __init__(self, path: str, stage: str, model: str, prices: dict[str, PriceConfig]) -> None:
+        self.cache = ResponseCache(Path(path))
+
+        def price_for(name: str) -> PriceConfig | None:
+            named = [n for n in prices if name.startswith(n)]
+            return prices[max(named, key=len)] if named else None
+
+        self.spend = Spend(stage, model, price_for)
+
+    def get_many(self, keys: list[str]) -> list[ChatResponse | None]:
+        return [self.cache.get(k) for k in keys]
+
+    def has(self, key: str) -> bool:
+        return self.cache.has(key)
+
+    def put(self, key: str, response: ChatResponse) -> None:
+        """Store an answer, charged to the stage; committed before this returns."""
+        token = SPEND.set(self.spend)
+        try:
+            self.cache.put(key, response)  # no event loop in this actor: committed at once
+        finally:
+            SPEND.reset(token)
+
+    def close(self) -> int:
+        """Commit and close; the number of answers stored."""
+        self.cache.close()
+        return self.cache.stored
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """Everything a worker needs to run a stage: sent once to each actor."""
+
+    stage: Stage
+    llm: LLMConfig
+    price: PriceConfig | None
+    max_reasks: int
+    reruns: Reruns
+    slots: int  # calls in flight per actor (the endpoint's concurrency shared by the actors)
+
+
+def _make_backend(llm: LLMConfig) -> Any:
+    from glan.llm.registry import build_backend
+
+    return build_backend(llm)
+
+
+class StageWorker:
+    """Runs a stage over batches of input records (a Ray Data map_batches callable class).
+
+    A batch comes as pickled records in column `item`; one row goes out per input record, in
+    order: its records, its failures, its jobs left waiting, and (on the batch's last row) the
+    batch's counts and call usage."""
+
+    def __init__(self, spec: WorkerSpec, cache: Any) -> None:
+        self.spec = spec
+        self.cache = cache
+        llm = spec.llm
+        self.client = LLMClient(
+            None,  # type: ignore[arg-type]  # the cache is the CacheServer, asked in `drive`
+            lambda: _make_backend(llm),
+            max_retries=llm.max_retries,
+            price=spec.price,
+            breaker=FailureBreaker(llm.max_failure_rate),
+        )
+        self._slots: asyncio.Semaphore | None = None
+
+    async def __call__(self, batch: dict[str, Any]) -> AsyncIterator[dict[str, list[bytes]]]:
+        if self._slots is None:  # made on the loop Ray Data runs this on
+            self._slots = asyncio.Semaphore(self.spec.slots)
+        stage = self.spec.stage
+        items = [pickle.loads(b) for b in batch["item"]]
+        firsts = [job.request.key() for item in items for job in stage.jobs(item)]
+        known: dict[str, ChatResponse | None] = dict(
+            zip(firsts, await self.cache.get_many.remote(firsts), strict=True)
+        )
+        stats0 = asdict(self.client.stats)
+        hits = misses = 0
+        rows: list[bytes] = []
+        records: list[Record] = []
+        failures: list[Failure] = []
+
+        async def lookup(key: str) -> ChatResponse | None:
+            if key in known:
+                return known.pop(key)
+            return (await self.cache.get_many.remote([key]))[0]
+
+        async def drive(flow: Flow) -> Outcome:
+            nonlocal hits, misses
+            request = next(flow)
+            while True:
+                key = request.key()
+                response = await lookup(key)
+                if response is not None:
+                    hits += 1
+                else:
+                    misses += 1
+                    assert self._slots is not None
+                    try:
+                        async with self._slots:
+                            response = await self.client._call(request)
+                    except BackendError as e:
+                        try:
+                            request = flow.throw(e)
+                        except StopIteration as done:
+                            return done.value
+                        continue
+                    await self.cache.put.remote(key, response)  # stored: this call is finished
+                try:
+                    request = flow.send(response)
+                except StopIteration as done:
+                    return done.value
+
+        def answered(request: ChatRequest) -> bool:  # rare: a recorded failure asked anew
+            return bool(ray.get(self.cache.has.remote(request.key())))
+
+        def item_done(deferred: int) -> None:
+            rows.append(pickle.dumps((list(records), list(failures), deferred, None)))
+            records.clear()
+            failures.clear()
+
+        try:
+            result = await run_stage(
+                stage,
+                items,
+                drive,
+                records.append,
+                failures.append,
+                answered=answered,
+                concurrency=max(1, len(firsts)),  # the actor's slots bound the calls
+                max_reasks=self.spec.max_reasks,
+                on_item_done=item_done,
+                reruns=self.spec.reruns,
+            )
+        except GlanError as e:  # said in one line by the driver, not as Ray's wrapped traceback
+            yield {"out": [pickle.dumps(e)]}
+            return
+        calls = {k: v - stats0[k] for k, v in asdict(self.client.stats).items()}
+        calls["requests"] = misses + hits
+        calls["cache_hits"] = hits
+        last = pickle.loads(rows[-1])
+        rows[-1] = pickle.dumps((*last[:3], (asdict(result), calls)))
+        yield {"out": rows}
