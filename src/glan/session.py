@@ -32,6 +32,15 @@ class Executor(Protocol):
     def driver(self, client: LLMClient) -> Driver: ...
 
 
+def executor_for(cfg: RunConfig) -> Executor:
+    """The executor `executor:` names (Ray is imported only when it is the one)."""
+    if cfg.executor == "ray":
+        from glan.exec.ray_executor import RayExecutor
+
+        return RayExecutor(cfg.ray)
+    return LocalExecutor()
+
+
 def make_backend(cfg: LLMConfig) -> Backend:
     """Build the backend an LLMConfig names (only called on a cache miss)."""
     from glan.llm.registry import build_backend
@@ -53,7 +62,7 @@ class Session:
         self.recipe: Recipe = recipe_of(cfg)
         self.run = RunDir(cfg.run_dir)
         self.events = events or Events()
-        self.executor = executor or LocalExecutor()
+        self.executor = executor or executor_for(cfg)
         self.record = record  # write the manifest (not when only collecting batch requests)
         self._factory = backend_factory
         self._cache: ResponseCache | None = None
@@ -104,10 +113,23 @@ class Session:
         return self._budget[1]
 
     async def aclose(self) -> None:
-        for c in self._clients.values():
+        try:
+            await self._release_cache()
+        finally:
+            close = getattr(self.executor, "close", None)
+            if close is not None:
+                close()
+
+    async def _release_cache(self) -> None:
+        """Close the clients and the cache (committed); the next use opens them again. Before
+        a stage on Ray: its cache actor is then the file's one writer, and what it stores is
+        seen by the cache this process opens next."""
+        clients, self._clients = self._clients, {}
+        for c in clients.values():
             await c.aclose()
-        if self._cache is not None:
-            self._cache.close()
+        cache, self._cache = self._cache, None
+        if cache is not None:
+            cache.close()
 
     async def run_steps(self, names: list[str] | tuple[str, ...] | None = None) -> dict[str, Any]:
         """Run the recipe's steps (all, or those of the commands or steps named)."""
@@ -128,6 +150,8 @@ class Session:
     ) -> StageResult:
         """`stage` over `items` through the executor; the report gets the stage's counts and
         usage, the events its progress."""
+        if self.executor.name == "ray":
+            return await self._run_on_ray(stage, items, total, llm, emit, fail, reruns, item_done)
         client = self.client(llm)
         before = asdict(client.stats)
         failures: list[Failure] = []
@@ -171,6 +195,58 @@ class Session:
         self._account(stage.name, llm.model, result, before, asdict(client.stats))
         if client.limit is not None:  # what the adaptive limit settled at, for the manifest
             self.report[stage.name]["concurrency"] = client.limit.summary()
+        if result.failures:
+            where = self.run.stage(stage.name)
+            self.events.note(f"{stage.name}: {result.failures} failed jobs recorded in {where}/", "yellow")
+        return result
+
+    async def _run_on_ray(
+        self,
+        stage: Stage,
+        items: Iterable[Record],
+        total: int,
+        llm: LLMConfig,
+        emit: Callable[[Record], None],
+        fail: Callable[[Failure], None] | None,
+        reruns: Reruns | None,
+        item_done: Callable[[int], None] | None,
+    ) -> StageResult:
+        """The stage on a Ray cluster (glan.exec.ray_executor): the same records, counts and
+        usage as through this process's client."""
+        budget = self.budget  # what the run dir has spent, read before the workers add to it
+        await self._release_cache()
+        progress = StageProgress(stage.name, total)
+        priced = self.cfg.price_for(llm.model) is not None
+
+        def advanced(jobs: int, usage: dict[str, Any]) -> None:
+            progress.done += jobs
+            progress.calls = int(usage.get("calls", 0))
+            progress.cached = int(usage.get("cache_hits", 0))
+            progress.prompt_tokens = int(usage.get("prompt_tokens", 0))
+            progress.completion_tokens = int(usage.get("completion_tokens", 0))
+            if priced:
+                progress.cost_usd = usage.get("cost_usd", 0.0)
+            self.events.advanced(progress)
+
+        failures: list[Failure] = []
+        self.events.started(progress)
+        try:
+            result, usage = self.executor.run_stage(  # type: ignore[attr-defined]
+                self.cfg,
+                str(self.run.cache),
+                stage,
+                items,
+                llm,
+                emit,
+                fail or failures.append,
+                reruns=reruns or Reruns(),
+                budget=budget,
+                on_jobs_done=advanced,
+                on_item_done=item_done,
+            )
+        finally:
+            self.events.finished(progress)
+        self._account(stage.name, llm.model, result, dict.fromkeys(usage, 0), usage)
         if result.failures:
             where = self.run.stage(stage.name)
             self.events.note(f"{stage.name}: {result.failures} failed jobs recorded in {where}/", "yellow")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from glan.config import RunConfig, load_config
+from glan.config import BudgetConfig, RunConfig, load_config
 from glan.records import InstructionPair
 from tests.helpers import run as run_fake
 from tests.helpers import step_bytes, step_failures, step_records
@@ -280,3 +280,32 @@ def test_a_recipe_on_ray_against_a_real_llama_cpp_server(
         import asyncio
 
         asyncio.run(llama.aclose())
+
+
+def test_a_budget_stops_the_workers_and_a_higher_one_finishes(
+    tmp_path: Path, server: FakeOpenAIServer
+) -> None:
+    """Each actor checks its share of what the run may still spend; the run stops before the
+    budget is passed, and the same run with no budget asks only what was not answered."""
+    from glan.errors import BudgetExceeded
+    from glan.llm.cache import usage_of
+
+    local = config(tmp_path / "local", server.base_url)
+    run(local)
+    asked = bodies(server)
+    used = sum(
+        u["prompt_tokens"] + u["completion_tokens"]
+        for models in usage_of(local.run_dir / "cache.sqlite")[1].values()
+        for u in models.values()
+    )
+    server.reset()
+    remote = config(tmp_path / "ray", server.base_url, *ON_RAY, f"budget.tokens={used // 2}")
+    with pytest.raises(BudgetExceeded, match="budget.tokens"):
+        run(remote)
+    spent = usage_of(remote.run_dir / "cache.sqlite")[1]
+    assert (
+        sum(u["prompt_tokens"] + u["completion_tokens"] for m in spent.values() for u in m.values())
+        <= used // 2
+    )
+    run(remote.model_copy(update={"budget": BudgetConfig()}))
+    assert bodies(server) == asked  # every call once, across the two invocations

@@ -22,7 +22,7 @@ import os
 import pickle
 import socket
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import fields
+from dataclasses import fields, replace
 from itertools import islice
 from typing import Any
 
@@ -30,6 +30,8 @@ from glan.config import LLMConfig, RunConfig
 from glan.errors import ConfigError, GlanError
 from glan.exec.jobs import Reruns, StageResult
 from glan.executor_config import RayConfig
+from glan.llm.budget import Budget
+from glan.llm.cache import Spend
 from glan.records import Failure, Record
 from glan.stages.base import Stage
 
@@ -57,6 +59,18 @@ def _reachable(address: str | None, timeout_s: float = 10.0) -> None:
         socket.create_connection((host, int(port)), timeout=timeout_s).close()
     except (OSError, ValueError) as e:
         raise ConfigError(f"ray.address: {address!r}: cannot reach the cluster ({e})") from None
+
+
+def _share(budget: Budget, usage: dict[str, float], actors: int) -> Budget:
+    """One actor's share of what `budget` leaves once `usage` (this stage's so far) is spent:
+    actors cannot share one object, so each checks its own share."""
+    left = Budget(
+        budget.usd,
+        budget.tokens,
+        spent_usd=budget.spent_usd + usage.get("cost_usd", 0.0),
+        spent_tokens=budget.spent_tokens + usage.get("prompt_tokens", 0) + usage.get("completion_tokens", 0),
+    )
+    return left.split(actors)[0]
 
 
 class RayExecutor:
@@ -112,6 +126,7 @@ class RayExecutor:
         fail: Callable[[Failure], None],
         *,
         reruns: Reruns,
+        budget: Budget | None,
         on_jobs_done: Callable[[int, dict[str, Any]], None],
         on_item_done: Callable[[int], None] | None = None,
     ) -> tuple[StageResult, dict[str, float]]:
@@ -124,7 +139,7 @@ class RayExecutor:
         cache = (
             ray.remote(CacheServer)
             .options(num_cpus=0, scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=False))
-            .remote(cache_path, stage.name, llm.model, cfg.prices)
+            .remote(cache_path, Spend(stage.name, llm.model, cfg.price_for))
         )
         actors = self.cfg.actors
         spec = WorkerSpec(
@@ -139,6 +154,8 @@ class RayExecutor:
         usage: dict[str, float] = {}
         try:
             for window in _windows(items, self.cfg.window):
+                if budget is not None:  # each actor a share of what is left after the windows before
+                    spec = replace(spec, budget=_share(budget, usage, actors))
                 ds = ray.data.from_items([{"item": pickle.dumps(r)} for r in window]).map_batches(
                     StageWorker,
                     fn_constructor_args=(spec, cache),

@@ -19,15 +19,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import ray
-
 from glan.config import LLMConfig, PriceConfig
 from glan.errors import BackendError, GlanError
 from glan.exec.jobs import Flow, Outcome, Reruns
 from glan.exec.stream import run_stage
 from glan.llm.base import ChatRequest, ChatResponse
+from glan.llm.budget import Budget
 from glan.llm.cache import SPEND, ResponseCache, Spend
-from glan.llm.client import FailureBreaker, LLMClient
+from glan.llm.client import LLMClient
 from glan.records import Failure, Record
 from glan.stages.base import Stage
 
@@ -35,14 +34,9 @@ from glan.stages.base import Stage
 class CacheServer:
     """The run's response cache, served to the workers (a Ray actor on the driver's node)."""
 
-    def __init__(self, path: str, stage: str, model: str, prices: dict[str, PriceConfig]) -> None:
+    def __init__(self, path: str, spend: Spend) -> None:
         self.cache = ResponseCache(Path(path))
-
-        def price_for(name: str) -> PriceConfig | None:
-            named = [n for n in prices if name.startswith(n)]
-            return prices[max(named, key=len)] if named else None
-
-        self.spend = Spend(stage, model, price_for)
+        self.spend = spend  # whom the answers stored are charged to
 
     def get_many(self, keys: list[str]) -> list[ChatResponse | None]:
         return [self.cache.get(k) for k in keys]
@@ -74,6 +68,7 @@ class WorkerSpec:
     max_reasks: int
     reruns: Reruns
     slots: int  # calls in flight per actor (the endpoint's concurrency shared by the actors)
+    budget: Budget | None = None  # this actor's share of what the run may still spend
 
 
 def _make_backend(llm: LLMConfig) -> Any:
@@ -93,12 +88,16 @@ class StageWorker:
         self.spec = spec
         self.cache = cache
         llm = spec.llm
-        self.client = LLMClient(
+        # the endpoint's concurrency is shared by the actors: this one's share, adaptive within it
+        share = llm.model_copy(
+            update={"concurrency": spec.slots, "min_concurrency": min(llm.min_concurrency, spec.slots)}
+        )
+        self.client = LLMClient.for_options(
             None,  # type: ignore[arg-type]  # the cache is the CacheServer, asked in `drive`
+            share,
             lambda: _make_backend(llm),
-            max_retries=llm.max_retries,
             price=spec.price,
-            breaker=FailureBreaker(llm.max_failure_rate),
+            budget=spec.budget,
         )
         self._slots: asyncio.Semaphore | None = None
 
@@ -149,6 +148,8 @@ class StageWorker:
                     return done.value
 
         def answered(request: ChatRequest) -> bool:  # rare: a recorded failure asked anew
+            import ray
+
             return bool(ray.get(self.cache.has.remote(request.key())))
 
         def item_done(deferred: int) -> None:
