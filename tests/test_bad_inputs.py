@@ -5,6 +5,7 @@ and nothing written."""
 from __future__ import annotations
 
 import json
+from importlib.util import find_spec
 from pathlib import Path
 
 import pytest
@@ -34,6 +35,13 @@ CASES: dict[str, tuple[dict[str, str | bytes], list[str], list[str]]] = {
         {"c.yaml": "seed: 1\nrun_dir: a\x00b\n"},
         RUN,
         ["c.yaml:2: character U+0000 is not allowed"],
+    ),
+    "executor unknown": ({"c.yaml": "executor: spark\n"}, RUN, ["executor", "'local' or 'ray'"]),
+    "ray actors 0": ({"c.yaml": "executor: ray\nray: {actors: 0}\n"}, RUN, ["ray.actors"]),
+    "ray address unreachable": (
+        {"c.yaml": "executor: ray\nray: {address: '127.0.0.1:9'}\n"},
+        RUN,
+        ["ray.address: '127.0.0.1:9'"] if find_spec("ray") else ["executor: ray needs Ray", "glan[ray]"],
     ),
     "config YAML syntax": ({"c.yaml": "seed: 1\nllm: {model: x\n"}, RUN, ["c.yaml:2: YAML syntax error"]),
     "config bad indent": (

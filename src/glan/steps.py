@@ -45,9 +45,9 @@ async def run_steps(session: Session, names: list[str] | tuple[str, ...] | None 
             cfg.taxonomy == "generate" and any(s.name == "disciplines" for s in steps)
         ):
             session.cache  # noqa: B018 (opened now, not at the first call)
-        start = getattr(session.executor, "start", None)
-        if start is not None and any(s.calls_llm for s in steps):
-            start()  # a cluster that cannot be joined stops the run before a step writes
+        check = getattr(session.executor, "preflight", None)
+        if check is not None and any(s.calls_llm for s in steps):
+            check()  # a cluster that cannot be reached stops the run before a step writes
         if any(s.kind == "post" for s in steps):
             from glan.post import post_config
 

@@ -84,6 +84,12 @@ class RayExecutor:
         self.cfg = cfg
         self._started = False
 
+    def preflight(self) -> None:
+        """Before any step writes: the configured cluster takes connections (a rerun of a
+        finished run starts no cluster at all: its steps are skipped unread)."""
+        if not ray.is_initialized():
+            _reachable(self.cfg.address)
+
     def start(self) -> None:
         """Join the configured cluster or start a local one (once)."""
         if not ray.is_initialized():
