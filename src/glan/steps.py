@@ -41,13 +41,13 @@ async def run_steps(session: Session, names: list[str] | tuple[str, ...] | None 
         for step in steps:  # a tool a step needs (the code check's sandbox) is missing: say so now
             if step.preflight is not None:
                 step.preflight(cfg)
+        check = getattr(session.executor, "preflight", None)
+        if check is not None and any(s.calls_llm for s in steps):
+            check()  # a cluster that cannot be reached stops the run before anything is written
         if any(s.calls_llm for s in steps) or (
             cfg.taxonomy == "generate" and any(s.name == "disciplines" for s in steps)
         ):
             session.cache  # noqa: B018 (opened now, not at the first call)
-        check = getattr(session.executor, "preflight", None)
-        if check is not None and any(s.calls_llm for s in steps):
-            check()  # a cluster that cannot be reached stops the run before a step writes
         if any(s.kind == "post" for s in steps):
             from glan.post import post_config
 
