@@ -30,11 +30,13 @@ STEPS = ("subject_samples", "subjects", "syllabi", "questions", "answers")
 ON_RAY = ("executor=ray", "ray.actors=2", "ray.batch_size=4", "ray.actor_cpus=0.25")
 
 
-@pytest.fixture(autouse=True)
-def one_cluster_per_test() -> Iterator[None]:
+@pytest.fixture(scope="module", autouse=True)
+def cluster() -> Iterator[None]:
+    """One local cluster for the in-process runs (the executor joins a cluster that is up and
+    leaves it up); the `glan run` subprocesses start their own."""
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield
-    if ray.is_initialized():  # a test that failed half-way must not hand its cluster on
-        ray.shutdown()
+    ray.shutdown()
 
 
 @pytest.fixture
