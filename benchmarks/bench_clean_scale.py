@@ -35,12 +35,18 @@ def child(pairs: Path, out: Path, max_mb: int) -> None:
     t0 = time.perf_counter()
     rep = clean(pairs, out, cfg)
     secs = time.perf_counter() - t0
-    digest = {
-        f: hashlib.sha256((out / f).read_bytes()).hexdigest()[:16] for f in ("clean.jsonl", "removed.jsonl")
-    }
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # before reading the outputs
+    digest = {f: _sha(out / f) for f in ("clean.jsonl", "removed.jsonl")}
     print(json.dumps({"read": rep["read"], "kept": rep["kept"], "removed": rep["removed"],
                       "path": rep["dedup"], "seconds": secs, "rss": rss, "sha": digest}))  # fmt: skip
+
+
+def _sha(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()[:16]
 
 
 def measure(pairs: Path, out: Path, max_mb: int) -> dict:
