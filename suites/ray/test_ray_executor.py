@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -27,6 +28,7 @@ from tests.test_run_faults import config, run
 ray = pytest.importorskip("ray", reason="Ray is not installed: bash suites/ray/run.sh sets it up")
 ROOT = Path(__file__).resolve().parents[2]
 STEPS = ("subject_samples", "subjects", "syllabi", "questions", "answers")
+LLAMA_KEY = "GLAN_TEST_LLAMA_KEY"
 ON_RAY = ("executor=ray", "ray.actors=2", "ray.batch_size=4", "ray.actor_cpus=0.25")
 
 
@@ -34,6 +36,7 @@ ON_RAY = ("executor=ray", "ray.actors=2", "ray.batch_size=4", "ray.actor_cpus=0.
 def cluster() -> Iterator[None]:
     """One local cluster for the in-process runs (the executor joins a cluster that is up and
     leaves it up); the `glan run` subprocesses start their own."""
+    os.environ[LLAMA_KEY] = "sk-glan-test-" + secrets.token_hex(8)  # before the workers start
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield
     ray.shutdown()
@@ -256,15 +259,16 @@ def test_a_recipe_on_ray_against_a_real_llama_cpp_server(
     from glan.llm.local import LocalBackend
 
     try:  # one thread each: llama.cpp's threads spin at barriers on a busy 2-core machine
-        llama = LocalBackend("qwen2.5-coder-0.5b", n_ctx=4096, parallel=2, threads=1)
+        llama = LocalBackend(
+            "qwen2.5-coder-0.5b", n_ctx=4096, parallel=2, threads=1, api_key=os.environ[LLAMA_KEY]
+        )
     except ConfigError as e:  # the model pack is not installed
         pytest.skip(str(e))
-    monkeypatch.setenv("GLAN_TEST_LLAMA_KEY", llama.api_key)  # inherited by the local cluster
     try:
         cfg = load_config(None, [
             f"run_dir={tmp_path / 'run'}", "disciplines=[Astronomy]", "llm.backend=openai",
             f"llm.base_url={llama.base_url}", "llm.model=qwen2.5-coder-0.5b",
-            "llm.api_key_env=GLAN_TEST_LLAMA_KEY", "llm.concurrency=2", "subjects.mode=json",
+            f"llm.api_key_env={LLAMA_KEY}", "llm.concurrency=2", "subjects.mode=json",
             "subjects.samples=1", "subjects.max_per_discipline=1", "subjects.max_tokens=600",
             "syllabi.min_sessions=3", "syllabi.max_sessions=5", "syllabi.max_tokens=900",
             "questions.per_syllabus=2", "questions.max_tokens=150", "answers.max_tokens=120", *ON_RAY,
