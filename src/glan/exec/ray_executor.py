@@ -61,6 +61,27 @@ def _reachable(address: str | None, timeout_s: float = 10.0) -> None:
         raise ConfigError(f"ray.address: {address!r}: cannot reach the cluster ({e})") from None
 
 
+class _Tally:
+    """A stage's call usage from its batches' rows: each actor's client counts (monotonic, so
+    the latest report is the largest) plus each batch's own cache lookups."""
+
+    def __init__(self) -> None:
+        self.actors: dict[str, dict[str, float]] = {}
+        self.lookups: dict[str, float] = {}
+
+    def add(self, actor: str, client: dict[str, float], lookups: dict[str, float]) -> dict[str, float]:
+        seen = self.actors.setdefault(actor, {})
+        for k, v in client.items():
+            seen[k] = max(seen.get(k, 0), v)
+        for k, v in lookups.items():
+            self.lookups[k] = self.lookups.get(k, 0) + v
+        usage: dict[str, float] = {}
+        for counts in self.actors.values():
+            for k, v in counts.items():
+                usage[k] = usage.get(k, 0) + v
+        return usage | self.lookups
+
+
 def _share(budget: Budget, usage: dict[str, float], actors: int) -> Budget:
     """One actor's share of what `budget` leaves once `usage` (this stage's so far) is spent:
     actors cannot share one object, so each checks its own share."""
@@ -158,6 +179,7 @@ class RayExecutor:
         )
         total = StageResult()
         usage: dict[str, float] = {}
+        tally = _Tally()
         try:
             for window in _windows(items, self.cfg.window):
                 if budget is not None:  # each actor a share of what is left after the windows before
@@ -181,11 +203,10 @@ class RayExecutor:
                     for record in records:
                         emit(record)
                     if counts is not None:  # the batch's last row: its counts and usage
-                        result, calls = counts
+                        result, (actor, client, lookups) = counts
                         for f in fields(StageResult):
                             setattr(total, f.name, getattr(total, f.name) + result[f.name])
-                        for k, v in calls.items():
-                            usage[k] = usage.get(k, 0) + v
+                        usage = tally.add(actor, client, lookups)
                         on_jobs_done(result["jobs"], usage)
                     if on_item_done:
                         on_item_done(deferred)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import pickle
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -100,6 +101,7 @@ class StageWorker:
             budget=spec.budget,
         )
         self._slots: asyncio.Semaphore | None = None
+        self.actor = uuid.uuid4().hex  # this instance (a restarted actor counts anew)
 
     async def __call__(self, batch: dict[str, Any]) -> AsyncIterator[dict[str, list[bytes]]]:
         if self._slots is None:  # made on the loop Ray Data runs this on
@@ -110,7 +112,6 @@ class StageWorker:
         known: dict[str, ChatResponse | None] = dict(
             zip(firsts, await self.cache.get_many.remote(firsts), strict=True)
         )
-        stats0 = asdict(self.client.stats)
         hits = misses = 0
         rows: list[bytes] = []
         records: list[Record] = []
@@ -173,9 +174,9 @@ class StageWorker:
         except GlanError as e:  # said in one line by the driver, not as Ray's wrapped traceback
             yield {"out": [pickle.dumps(e)]}
             return
-        calls = {k: v - stats0[k] for k, v in asdict(self.client.stats).items()}
-        calls["requests"] = misses + hits
-        calls["cache_hits"] = hits
+        # the client's counts are the actor's so far (batches run side by side in one actor):
+        # the driver keeps each actor's latest; lookups are this batch's own
+        calls = (self.actor, asdict(self.client.stats), {"requests": misses + hits, "cache_hits": hits})
         last = pickle.loads(rows[-1])
         rows[-1] = pickle.dumps((*last[:3], (asdict(result), calls)))
         yield {"out": rows}
