@@ -26,7 +26,7 @@ from bench_scale import REPO, count_pairs, glan_run, write_config  # noqa: E402
 
 
 def measure(name: str, extra: dict, url: str, size: int, concurrency: int, tmp: Path) -> dict:
-    env = dict(os.environ, GLAN_BENCH_KEY="x")
+    env = dict(os.environ, GLAN_BENCH_KEY="x", PYTHONPATH=str(REPO / "src"))  # this tree's glan
     work = tmp / name
     work.mkdir()
     config = work / "run.yaml"

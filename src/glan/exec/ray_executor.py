@@ -23,6 +23,7 @@ import pickle
 import socket
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import fields, replace
+from importlib.util import find_spec
 from itertools import islice
 from typing import Any
 
@@ -34,13 +35,6 @@ from glan.llm.budget import Budget
 from glan.llm.cache import Spend
 from glan.records import Failure, Record
 from glan.stages.base import Stage
-
-try:
-    import ray
-    import ray.data
-    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-except ImportError:  # pragma: no cover - checked in RayExecutor.__init__
-    ray = None  # type: ignore[assignment]
 
 
 def _windows(items: Iterable[Record], size: int) -> Iterator[list[Record]]:
@@ -100,7 +94,7 @@ class RayExecutor:
     name = "ray"
 
     def __init__(self, cfg: RayConfig) -> None:
-        if ray is None:
+        if find_spec("ray") is None:  # imported when a stage runs: a rerun of a finished run needs none
             raise ConfigError("executor: ray needs Ray: pip install 'glan[ray]' (or 'ray[data]')")
         self.cfg = cfg
         self._started = False
@@ -108,11 +102,13 @@ class RayExecutor:
     def preflight(self) -> None:
         """Before any step writes: the configured cluster takes connections (a rerun of a
         finished run starts no cluster at all: its steps are skipped unread)."""
-        if not ray.is_initialized():
-            _reachable(self.cfg.address)
+        _reachable(self.cfg.address)
 
     def start(self) -> None:
         """Join the configured cluster or start a local one (once)."""
+        import ray
+        import ray.data
+
         if not ray.is_initialized():
             _reachable(self.cfg.address)
             # Ray's C++ core warns on stderr for each actor pool whose constructor arguments sit
@@ -138,7 +134,9 @@ class RayExecutor:
         ctx.enable_progress_bars = False  # glan's own progress shows the step
 
     def close(self) -> None:
-        if self._started and ray.is_initialized():
+        if self._started:
+            import ray
+
             ray.shutdown()
         self._started = False
 
@@ -159,6 +157,10 @@ class RayExecutor:
     ) -> tuple[StageResult, dict[str, float]]:
         """`stage` over `items` on the cluster, output in input order; the stage's counts and
         its call usage. `on_jobs_done(n, usage so far)` follows progress."""
+        import ray
+        import ray.data
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
         from glan.exec.ray_worker import CacheServer, StageWorker, WorkerSpec
 
         self.start()

@@ -45,11 +45,13 @@ class CacheServer:
     def has(self, key: str) -> bool:
         return self.cache.has(key)
 
-    def put(self, key: str, response: ChatResponse) -> None:
-        """Store an answer, charged to the stage; committed before this returns."""
+    def put_many(self, answers: list[tuple[str, ChatResponse]]) -> None:
+        """Store answers, charged to the stage; committed (one commit) before this returns."""
         token = SPEND.set(self.spend)
         try:
-            self.cache.put(key, response)  # no event loop in this actor: committed at once
+            for key, response in answers:
+                self.cache.put(key, response)
+            self.cache.commit()
         finally:
             SPEND.reset(token)
 
@@ -57,6 +59,42 @@ class CacheServer:
         """Commit and close; the number of answers stored."""
         self.cache.close()
         return self.cache.stored
+
+
+class Storer:
+    """A worker's answers on their way to the CacheServer: the answers that arrive while one
+    put is on its way go together in the next, and each caller returns once its own answer
+    is stored (a job goes on only then), so the actor gets one call per round, not per answer."""
+
+    def __init__(self, cache: Any) -> None:
+        self.cache = cache
+        self.waiting: list[tuple[str, ChatResponse, asyncio.Future[None]]] = []
+        self.flushing = False
+
+    async def put(self, key: str, response: ChatResponse) -> None:
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.waiting.append((key, response, done))
+        if not self.flushing:
+            self.flushing = True
+            asyncio.create_task(self._flush())
+        await done
+
+    async def _flush(self) -> None:
+        try:
+            while self.waiting:
+                batch, self.waiting = self.waiting, []
+                try:
+                    await self.cache.put_many.remote([(k, r) for k, r, _ in batch])
+                except BaseException as e:  # each caller gets the error: its answer is not stored
+                    for *_, done in batch:
+                        if not done.done():
+                            done.set_exception(e)
+                    raise
+                for *_, done in batch:
+                    if not done.done():
+                        done.set_result(None)
+        finally:
+            self.flushing = False
 
 
 @dataclass(frozen=True)
@@ -101,6 +139,7 @@ class StageWorker:
             budget=spec.budget,
         )
         self._slots: asyncio.Semaphore | None = None
+        self.storer = Storer(cache)
         self.actor = uuid.uuid4().hex  # this instance (a restarted actor counts anew)
 
     async def __call__(self, batch: dict[str, Any]) -> AsyncIterator[dict[str, list[bytes]]]:
@@ -142,7 +181,7 @@ class StageWorker:
                         except StopIteration as done:
                             return done.value
                         continue
-                    await self.cache.put.remote(key, response)  # stored: this call is finished
+                    await self.storer.put(key, response)  # stored: this call is finished
                 try:
                     request = flow.send(response)
                 except StopIteration as done:
