@@ -18,9 +18,10 @@ if [ "$(cat $V/.vllm-reqs 2>/dev/null)" != "$VLLM_REQS" ]; then
 fi
 # glan itself (editable: the suite tests this checkout), the 0.5B model pack and pytest; again
 # only when pyproject.toml changed
-if ! cmp -s pyproject.toml $V/.glan-pyproject.toml; then
-  $V/bin/pip install -q -e '.[model-0-5b]' pytest pytest-asyncio
-  cp pyproject.toml $V/.glan-pyproject.toml
+GLAN_REQS="-e .[model-0-5b,ray] pytest pytest-asyncio"
+if [ "$( (cat pyproject.toml; echo "$GLAN_REQS") | sha256sum)" != "$(cat $V/.glan-reqs 2>/dev/null)" ]; then
+  $V/bin/pip install -q $GLAN_REQS
+  (cat pyproject.toml; echo "$GLAN_REQS") | sha256sum > $V/.glan-reqs
 fi
 $V/bin/python suites/vllm/convert.py  # once: into glan's model cache, beside the GGUF
 $V/bin/python -m pytest -q -p no:cacheprovider suites/vllm "$@"

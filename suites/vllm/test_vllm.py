@@ -100,6 +100,32 @@ def test_a_run_through_the_vllm_server(server: VLLMServer, syllabi_run: RunConfi
     assert calls(again) == 0 and server.metrics()[REQUESTS] == m2[REQUESTS], again
 
 
+def test_the_ray_executor_drives_the_vllm_server(
+    server: VLLMServer, syllabi_run: RunConfig, tmp_path: Path
+) -> None:
+    """The questions and answers on a local Ray cluster: two worker actors share the server's
+    concurrency; every call reaches vLLM once, and a rerun makes none."""
+    ray = pytest.importorskip("ray", reason="Ray is not installed in the vLLM venv (run.sh installs it)")
+    server.start()
+    _, base = copy_run(syllabi_run, tmp_path, server.base_url)
+    on_ray = {"executor": "ray", "ray": base.ray.model_copy(update={"actors": 2, "batch_size": 2})}
+    cfg = base.model_copy(update=on_ray)
+    syllabi = step_records(cfg.run_dir, "syllabi", Syllabus)
+    m0 = server.metrics()
+    try:
+        report = run(cfg, steps=("questions", "answers"))
+    finally:
+        ray.shutdown()
+    m1 = server.metrics()
+    assert report["questions"]["calls"] == len(syllabi) * PER_SYLLABUS
+    assert calls(report) == m1[REQUESTS] - m0[REQUESTS]  # every call went to vLLM, once
+    pairs = step_records(cfg.run_dir, "answers", InstructionPair)
+    assert pairs and len(pairs) == len(step_records(cfg.run_dir, "questions", Question))
+    assert all(p.answer_model == SERVED_NAME and p.response.strip() for p in pairs)
+    again = run(cfg)
+    assert calls(again) == 0 and server.metrics()[REQUESTS] == m1[REQUESTS], again
+
+
 def glan(*args: str) -> str:
     r = subprocess.run([sys.executable, "-m", "glan", *args], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
