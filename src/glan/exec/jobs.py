@@ -10,7 +10,7 @@ no answer for to a batch file: the same jobs, the same records, whoever answers.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
+from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -119,3 +119,22 @@ def job_flow(
             if attempt > reruns.max_attempts:
                 result.given_up += 1
             return records, failure
+
+
+async def drive(flow: Flow, answer: Callable[[ChatRequest], Awaitable[ChatResponse]]) -> Outcome:
+    """Drive one job's flow to its outcome: each request it yields is answered by `answer`, or
+    the BackendError the call ended with is thrown into it."""
+    request = next(flow)
+    while True:
+        try:
+            response = await answer(request)
+        except BackendError as e:
+            try:
+                request = flow.throw(e)
+            except StopIteration as done:
+                return done.value
+            continue
+        try:
+            request = flow.send(response)
+        except StopIteration as done:
+            return done.value

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from glan.errors import BackendError
-from glan.exec.jobs import Flow, Outcome
+from glan.exec.jobs import Flow, Outcome, drive
 from glan.exec.stream import Driver
 from glan.llm.client import LLMClient
 
@@ -14,20 +13,7 @@ class LocalExecutor:
     name = "local"
 
     def driver(self, client: LLMClient) -> Driver:
-        async def drive(flow: Flow) -> Outcome:
-            request = next(flow)
-            while True:
-                try:
-                    response = await client.complete(request)
-                except BackendError as e:
-                    try:
-                        request = flow.throw(e)
-                    except StopIteration as done:
-                        return done.value
-                    continue
-                try:
-                    request = flow.send(response)
-                except StopIteration as done:
-                    return done.value
+        async def live(flow: Flow) -> Outcome:
+            return await drive(flow, client.complete)
 
-        return drive
+        return live

@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from glan.config import LLMConfig, PriceConfig
-from glan.errors import BackendError, GlanError
-from glan.exec.jobs import Flow, Outcome, Reruns
+from glan.errors import GlanError
+from glan.exec.jobs import Reruns, drive
 from glan.exec.stream import run_stage
 from glan.llm.base import ChatRequest, ChatResponse
 from glan.llm.budget import Budget
@@ -132,7 +132,7 @@ class StageWorker:
             update={"concurrency": spec.slots, "min_concurrency": min(llm.min_concurrency, spec.slots)}
         )
         self.client = LLMClient.for_options(
-            None,  # type: ignore[arg-type]  # the cache is the CacheServer, asked in `drive`
+            None,  # type: ignore[arg-type]  # the cache is the CacheServer, asked in `answer`
             share,
             lambda: _make_backend(llm),
             price=spec.price,
@@ -161,31 +161,19 @@ class StageWorker:
                 return known.pop(key)
             return (await self.cache.get_many.remote([key]))[0]
 
-        async def drive(flow: Flow) -> Outcome:
+        async def answer(request: ChatRequest) -> ChatResponse:
             nonlocal hits, misses
-            request = next(flow)
-            while True:
-                key = request.key()
-                response = await lookup(key)
-                if response is not None:
-                    hits += 1
-                else:
-                    misses += 1
-                    assert self._slots is not None
-                    try:
-                        async with self._slots:
-                            response = await self.client._call(request)
-                    except BackendError as e:
-                        try:
-                            request = flow.throw(e)
-                        except StopIteration as done:
-                            return done.value
-                        continue
-                    await self.storer.put(key, response)  # stored: this call is finished
-                try:
-                    request = flow.send(response)
-                except StopIteration as done:
-                    return done.value
+            key = request.key()
+            response = await lookup(key)
+            if response is not None:
+                hits += 1
+                return response
+            misses += 1
+            assert self._slots is not None
+            async with self._slots:
+                response = await self.client.call(request)
+            await self.storer.put(key, response)  # stored: this call is finished
+            return response
 
         def answered(request: ChatRequest) -> bool:  # rare: a recorded failure asked anew
             import ray
@@ -201,7 +189,7 @@ class StageWorker:
             result = await run_stage(
                 stage,
                 items,
-                drive,
+                lambda flow: drive(flow, answer),
                 records.append,
                 failures.append,
                 answered=answered,

@@ -161,7 +161,7 @@ class LLMClient:
         if cached is not None:
             self.stats.cache_hits += 1
             return cached
-        resp = await self._call(request)
+        resp = await self.call(request)
         self.cache.put(key, resp)
         return resp
 
@@ -177,7 +177,9 @@ class LLMClient:
         if self.price is not None:
             s.cost_usd += self.price.cost(resp.prompt_tokens, resp.completion_tokens)
 
-    async def _call(self, request: ChatRequest) -> ChatResponse:
+    async def call(self, request: ChatRequest) -> ChatResponse:
+        """The backend's answer, uncached: retries, the adaptive limit, the budget, accounting
+        (`complete` is this behind the cache; Ray workers store answers through their own)."""
         backend = self.backend
         for attempt in range(self.max_retries + 1):
             if self.breaker.tripped is not None:
