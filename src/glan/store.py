@@ -10,8 +10,9 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from itertools import islice
 from pathlib import Path
 from types import FrameType
 from typing import Any, TypeVar
@@ -24,6 +25,14 @@ from glan.atomic import write_atomic
 from glan.errors import ConfigError, first_error
 
 M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
+
+
+def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """`items` in lists of `size` (the last one shorter), read lazily."""
+    it = iter(items)
+    while batch := list(islice(it, size)):
+        yield batch
 
 
 def read_jsonl(path: Path, model: type[M]) -> Iterator[M]:

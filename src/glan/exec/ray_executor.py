@@ -21,10 +21,9 @@ import math
 import os
 import pickle
 import socket
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import fields, replace
 from importlib.util import find_spec
-from itertools import islice
 from typing import Any
 
 from glan.config import LLMConfig, RunConfig
@@ -35,12 +34,7 @@ from glan.llm.budget import Budget
 from glan.llm.cache import Spend
 from glan.records import Failure, Record
 from glan.stages.base import Stage
-
-
-def _windows(items: Iterable[Record], size: int) -> Iterator[list[Record]]:
-    it = iter(items)
-    while window := list(islice(it, size)):
-        yield window
+from glan.store import batched
 
 
 def _reachable(address: str | None, timeout_s: float = 10.0) -> None:
@@ -183,7 +177,7 @@ class RayExecutor:
         usage: dict[str, float] = {}
         tally = _Tally()
         try:
-            for window in _windows(items, self.cfg.window):
+            for window in batched(items, self.cfg.window):
                 if budget is not None:  # each actor a share of what is left after the windows before
                     spec = replace(spec, budget=_share(budget, usage, actors))
                 ds = ray.data.from_items([{"item": pickle.dumps(r)} for r in window]).map_batches(

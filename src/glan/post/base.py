@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from itertools import islice
 from typing import Any, Protocol
 
 from glan.atomic import JsonlWriter
@@ -62,12 +61,6 @@ class Step(Protocol):
     name: str
 
     def run(self, records: Iterable[Record], removed: Removed) -> Iterator[Record]: ...
-
-
-def batched(records: Iterable[Record], size: int) -> Iterator[list[Record]]:
-    it = iter(records)
-    while batch := list(islice(it, size)):
-        yield batch
 
 
 def run_steps(

@@ -12,10 +12,11 @@ from typing import Any
 
 import numpy as np
 
-from glan.post.base import Record, Removed, batched
+from glan.post.base import Record, Removed
 from glan.post.benchmarks import Item, load_items
 from glan.post.config import DecontamConfig
 from glan.post.normalize import TokenBatch, _powers, prefix_sums, prompt_text, window_hashes
+from glan.store import batched
 
 _BITS = 25  # bitmap of 2**25 bytes (32 MiB) in front of the sorted index
 _SHIFT = np.uint64(64 - _BITS)

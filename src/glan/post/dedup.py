@@ -12,9 +12,10 @@ from hashlib import blake2b
 
 import numpy as np
 
-from glan.post.base import Record, Removed, batched
+from glan.post.base import Record, Removed
 from glan.post.config import DedupConfig
 from glan.post.normalize import lcs_masks, lcs_with_masks, prompt_tokens, response_tokens
+from glan.store import batched
 
 _M32 = 0xFFFFFFFF
 _STABLE: dict[str, int] = {}

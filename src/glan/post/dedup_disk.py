@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from glan.post.base import Record, Removed, Step, batched
+from glan.post.base import Record, Removed, Step
 from glan.post.config import PostConfig
 from glan.post.decontam import Decontaminate
 from glan.post.dedup import ExactDedup, NearDedup, text_tokens
@@ -30,6 +30,7 @@ from glan.post.filters import QualityFilter
 from glan.post.io import estimate_rows
 from glan.post.near_disk import PARTS, NearFeatures, NearReplay, key_part, resolve_bands
 from glan.post.spill import Log, Partitions, Ragged, Rows
+from glan.store import batched
 
 # what the in-memory steps keep per pair (measured: ~0.7 KB with near dedup; the exact step's
 # dict entry and id string alone ~0.15 KB)

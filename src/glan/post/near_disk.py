@@ -16,9 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from glan.post.base import Record, Removed, batched
+from glan.post.base import Record, Removed
 from glan.post.dedup import NearDedup, rank_candidates, stable_hash, text_tokens, verify
 from glan.post.spill import Partitions, Ragged, Rows
+from glan.store import batched
 
 PARTS = 256  # key-range partitions: one holds ~1/256 of all band keys while it is sorted
 RANGE_MIN = 1 << 16  # records per range of the group file read back during the replay
