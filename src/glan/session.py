@@ -195,9 +195,6 @@ class Session:
         self._account(stage.name, llm.model, result, before, asdict(client.stats))
         if client.limit is not None:  # what the adaptive limit settled at, for the manifest
             self.report[stage.name]["concurrency"] = client.limit.summary()
-        if result.failures:
-            where = self.run.stage(stage.name)
-            self.events.note(f"{stage.name}: {result.failures} failed jobs recorded in {where}/", "yellow")
         return result
 
     async def _run_on_ray(
@@ -247,14 +244,12 @@ class Session:
         finally:
             self.events.finished(progress)
         self._account(stage.name, llm.model, result, dict.fromkeys(usage, 0), usage)
-        if result.failures:
-            where = self.run.stage(stage.name)
-            self.events.note(f"{stage.name}: {result.failures} failed jobs recorded in {where}/", "yellow")
         return result
 
     def _account(
         self, name: str, model: str, result: StageResult, before: dict[str, Any], after: dict[str, Any]
     ) -> None:
+        """The stage's counts and usage (`after` - `before`) into the report; its failures noted."""
         entry = self.report.setdefault(name, {})
         for k, v in asdict(result).items():
             entry[k] = entry.get(k, 0) + v
@@ -263,3 +258,6 @@ class Session:
         spent = entry.setdefault("models", {}).setdefault(model, {})
         for k in USAGE_KEYS:
             spent[k] = round(spent.get(k, 0) + after[k] - before[k], 6)
+        if result.failures:
+            where = self.run.stage(name)
+            self.events.note(f"{name}: {result.failures} failed jobs recorded in {where}/", "yellow")
