@@ -4,10 +4,11 @@ The response cache stays one SQLite file on the driver's node; one actor there o
 (`CacheServer`), so workers on any node read and write it through Ray, and a call counts as
 finished once its answer is stored there. A worker (`StageWorker`, a Ray Data callable class)
 runs the same stage, job flows and `run_stage` as the local executor over a batch of input
-records: a batch's first requests are looked up at once, every later one (re-asks,
-follow-ups) is looked up before it is sent, and every answer is stored before its job goes
-on. A worker killed mid-batch is restarted by Ray Data and its batch runs again: what was
-stored comes from the cache, only the calls in flight are asked again.
+records: every request is looked up before it is sent, and every answer is stored before
+its job goes on (the lookups, and the stores, of an actor that arrive while one is on its way
+go to the cache actor together). A worker killed mid-batch is restarted by Ray Data and its
+batch runs again: what was stored comes from the cache, only the calls in flight are asked
+again.
 """
 
 from __future__ import annotations
@@ -61,38 +62,39 @@ class CacheServer:
         return self.cache.stored
 
 
-class Storer:
-    """A worker's answers on their way to the CacheServer: the answers that arrive while one
-    put is on its way go together in the next, and each caller returns once its own answer
-    is stored (a job goes on only then), so the actor gets one call per round, not per answer."""
+class Coalesced:
+    """Calls to an actor method that takes a list and answers a list (None: nothing) made one
+    item at a time: the items that arrive while one call is on its way go together in the
+    next, and each caller gets its own item's answer once that call returns. The cache actor
+    gets one call per round of a worker's lookups or stores, not one per request."""
 
-    def __init__(self, cache: Any) -> None:
-        self.cache = cache
-        self.waiting: list[tuple[str, ChatResponse, asyncio.Future[None]]] = []
+    def __init__(self, method: Any) -> None:
+        self.method = method
+        self.waiting: list[tuple[Any, asyncio.Future[Any]]] = []
         self.flushing = False
 
-    async def put(self, key: str, response: ChatResponse) -> None:
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.waiting.append((key, response, done))
+    async def __call__(self, item: Any) -> Any:
+        done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self.waiting.append((item, done))
         if not self.flushing:
             self.flushing = True
             asyncio.create_task(self._flush())
-        await done
+        return await done
 
     async def _flush(self) -> None:
         try:
             while self.waiting:
                 batch, self.waiting = self.waiting, []
                 try:
-                    await self.cache.put_many.remote([(k, r) for k, r, _ in batch])
-                except BaseException as e:  # each caller gets the error: its answer is not stored
-                    for *_, done in batch:
+                    answers = await self.method.remote([item for item, _ in batch])
+                except BaseException as e:  # each caller gets the error (an answer not stored)
+                    for _, done in batch:
                         if not done.done():
                             done.set_exception(e)
                     raise
-                for *_, done in batch:
+                for (_, done), answer in zip(batch, answers or [None] * len(batch), strict=True):
                     if not done.done():
-                        done.set_result(None)
+                        done.set_result(answer)
         finally:
             self.flushing = False
 
@@ -139,7 +141,8 @@ class StageWorker:
             budget=spec.budget,
         )
         self._slots: asyncio.Semaphore | None = None
-        self.storer = Storer(cache)
+        self.lookup = Coalesced(cache.get_many)  # before each call: answered already?
+        self.store = Coalesced(cache.put_many)  # after it: a job goes on once its answer is stored
         self.actor = uuid.uuid4().hex  # this instance (a restarted actor counts anew)
 
     async def __call__(self, batch: dict[str, Any]) -> AsyncIterator[dict[str, list[bytes]]]:
@@ -147,24 +150,15 @@ class StageWorker:
             self._slots = asyncio.Semaphore(self.spec.slots)
         stage = self.spec.stage
         items = [pickle.loads(b) for b in batch["item"]]
-        firsts = [job.request.key() for item in items for job in stage.jobs(item)]
-        known: dict[str, ChatResponse | None] = dict(
-            zip(firsts, await self.cache.get_many.remote(firsts), strict=True)
-        )
         hits = misses = 0
         rows: list[bytes] = []
         records: list[Record] = []
         failures: list[Failure] = []
 
-        async def lookup(key: str) -> ChatResponse | None:
-            if key in known:
-                return known.pop(key)
-            return (await self.cache.get_many.remote([key]))[0]
-
         async def answer(request: ChatRequest) -> ChatResponse:
             nonlocal hits, misses
             key = request.key()
-            response = await lookup(key)
+            response = await self.lookup(key)
             if response is not None:
                 hits += 1
                 return response
@@ -172,7 +166,7 @@ class StageWorker:
             assert self._slots is not None
             async with self._slots:
                 response = await self.client.call(request)
-            await self.storer.put(key, response)  # stored: this call is finished
+            await self.store((key, response))  # stored: this call is finished
             return response
 
         def answered(request: ChatRequest) -> bool:  # rare: a recorded failure asked anew
@@ -193,7 +187,7 @@ class StageWorker:
                 records.append,
                 failures.append,
                 answered=answered,
-                concurrency=max(1, len(firsts)),  # the actor's slots bound the calls
+                concurrency=max(1, len(items) * stage.per_item),  # the actor's slots bound the calls
                 max_reasks=self.spec.max_reasks,
                 on_item_done=item_done,
                 reruns=self.spec.reruns,
