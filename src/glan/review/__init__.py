@@ -1,0 +1,1 @@
+"""The taxonomy review web app: `glan review`."""
