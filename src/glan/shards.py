@@ -6,6 +6,7 @@
     RUN/STEP/NAME.failures.jsonl  its failed jobs, with their raw replies
     RUN/STEP/NAME.removed.jsonl   what the step made and dropped, each with its reason
     RUN/STEP/NAME.done.json       its marker: fingerprint (step config + input shard digest)
+    RUN/STEP/_excluded/           the files of shards no longer in the index (kept, not used)
 
 A shard is finished when its marker matches what it would be made from now: a rerun skips it
 without reading it, and a step whose index matches its input's skips the step without
@@ -30,6 +31,7 @@ from glan.store import JsonlWriter, RunDir, read_jsonl, write_json_atomic
 
 M = TypeVar("M", bound=BaseModel)
 INDEX = "_step.json"
+EXCLUDED = "_excluded"  # shards of nodes no longer selected: kept, out of the index
 
 
 def fingerprint(*parts: Any) -> str:
@@ -50,6 +52,7 @@ class Shard:
 class StepFolder:
     def __init__(self, root: Path) -> None:
         self.root = root
+        self.excluded = root / EXCLUDED
 
     def records_path(self, name: str) -> Path:
         return self.root / f"{name}.jsonl"
@@ -109,13 +112,15 @@ class StepFolder:
         (self.root / INDEX).unlink(missing_ok=True)
 
     def write_index(self, shards: list[Shard], config: str, input_digest: str) -> dict[str, Any]:
-        """Record the step as finished with `shards` in order; drop the files of other shards
-        (an earlier run's, for disciplines no longer selected): the folder describes one run."""
+        """Record the step as finished with `shards` in order. The files of other shards (an
+        earlier run's, for disciplines no longer selected or removed in review) move to
+        `STEP/_excluded/`: kept on disk, out of the index, so out of every later step and export."""
         keep = {s.name for s in shards}
         for path in self.root.iterdir():
             name = path.name.split(".", 1)[0]
             if path.name != INDEX and name not in keep and path.suffix in (".jsonl", ".json"):
-                path.unlink()
+                self.excluded.mkdir(exist_ok=True)
+                path.replace(self.excluded / path.name)
         index = {
             "config": config,
             "input": input_digest,

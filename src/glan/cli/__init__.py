@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from glan.cli import batch, clean, estimate, models, report, run
+from glan.cli import batch, clean, estimate, models, report, review, run
 from glan.cli.help import flags_take_no_value, tidy_help
 
 app = typer.Typer(
@@ -24,6 +24,7 @@ run.register(app)  # run, a command per recipe step, recipes, taxonomy
 app.command()(estimate.estimate)
 clean.register(app)  # clean, export
 app.command()(report.report)
+app.command()(review.review)
 tidy_help(app)
 flags_take_no_value()
 

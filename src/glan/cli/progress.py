@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import time
+from dataclasses import asdict
+from typing import TextIO
+
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
@@ -57,3 +62,31 @@ class RichEvents(Events):
     def note(self, text: str, style: str | None = None) -> None:
         # soft_wrap: a long note (a path) stays one line for the terminal to wrap, unbroken
         self.console.print(text, style=style, markup=False, highlight=False, soft_wrap=True)
+
+
+class JsonEvents(Events):
+    """One JSON object a line on `stream` per event, for a program that drives glan (the
+    review app): started / advanced (at most every `every` seconds a step) / finished / note."""
+
+    def __init__(self, stream: TextIO, every: float = 0.25) -> None:
+        self.stream, self.every = stream, every
+        self._last = 0.0
+
+    def _emit(self, event: str, **data: object) -> None:
+        self.stream.write(json.dumps({"event": event, **data}) + "\n")
+        self.stream.flush()
+
+    def started(self, progress: StageProgress) -> None:
+        self._last = 0.0
+        self._emit("started", **asdict(progress))
+
+    def advanced(self, progress: StageProgress) -> None:
+        if (now := time.monotonic()) - self._last >= self.every:
+            self._last = now
+            self._emit("advanced", **asdict(progress))
+
+    def finished(self, progress: StageProgress) -> None:
+        self._emit("finished", **asdict(progress))
+
+    def note(self, text: str, style: str | None = None) -> None:
+        self._emit("note", text=text, style=style)

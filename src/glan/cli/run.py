@@ -35,9 +35,12 @@ def _run_steps(
     names: tuple[str, ...] | None,
     quiet: bool,
     recipe: str | None = None,
+    json_events: bool = False,
 ) -> dict[str, Any]:
     """Run the recipe's steps (all, or those of the commands named) and say how it ended."""
-    from glan.cli.progress import RichEvents
+    import sys
+
+    from glan.cli.progress import JsonEvents, RichEvents
     from glan.recipes import recipe_of
     from glan.session import Session
 
@@ -48,7 +51,8 @@ def _run_steps(
         cfg.recipe = get_recipe(recipe).name
 
     async def go() -> dict[str, Any]:
-        async with Session(cfg, events=RichEvents(err, show_progress=not quiet)) as session:
+        events = JsonEvents(sys.stdout) if json_events else RichEvents(err, show_progress=not quiet)
+        async with Session(cfg, events=events) as session:
             return await session.run_steps(names)
 
     report = asyncio.run(go())
@@ -68,11 +72,14 @@ def run(
     run_dir: RunDirOpt = None,
     recipe: RecipeOpt = None,
     quiet: QuietOpt = False,
+    json_events: Annotated[
+        bool, typer.Option("--json-events", help="Progress as JSON lines on stdout, for programs.")
+    ] = False,
 ) -> None:
     """Run every step of the recipe (GLAN: disciplines, subjects, syllabi, questions, answers,
     and clean if the config has a `post:` section). Safe to rerun: finished calls come from
     the cache."""
-    guard(lambda: _run_steps(config, set_, run_dir, None, quiet, recipe))
+    guard(lambda: _run_steps(config, set_, run_dir, None, quiet, recipe, json_events))
 
 
 def _step_command(app: typer.Typer, name: str, doc: str) -> None:
