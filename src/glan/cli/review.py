@@ -42,7 +42,6 @@ def review(
         except BaseException:
             app.close()
             raise
-        app.store.note_url(server.url)
         say(f"reviewing {Path(cfg.run_dir)}: open {server.url}", "green")
         say(f"the reviewed taxonomy is {app.store.taxonomy}, every action in {app.store.log}")
         try:

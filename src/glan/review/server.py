@@ -50,6 +50,7 @@ class ReviewServer(ThreadingHTTPServer):
         self.cookie = f"glan_review_{self.port}"
         shown = "127.0.0.1" if host in LOCAL else host
         self.url = f"http://{shown}:{self.port}/?token={self.token}"
+        app.store.note_url(self.url)
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
