@@ -200,3 +200,39 @@ def test_serving_beyond_this_machine_needs_the_flag(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["review", "--set", f"run_dir={tmp_path / 'run'}", "--host", "0.0.0.0"])
     lines = [x for x in result.output.splitlines() if x.strip()]
     assert result.exit_code == 2 and len(lines) == 1 and "--allow-remote" in lines[0]
+
+
+def test_stop_ends_the_generation_and_a_second_one_finishes_it(served) -> None:
+    server, fake, _, client = served
+    physical = client.ids()["Physical sciences"]["id"]
+    client.op("ana", op="add", parent=physical, name="Astrobiology")
+    fake.delay = 0.5  # slow enough to stop it midway
+    assert client.request("POST", "/api/generate", {"reviewer": "ana"})[0] == 200
+    while not fake.bodies or "Astrobiology" not in json.dumps(fake.bodies[-1]):
+        threading.Event().wait(0.1)
+    status, state = client.request("POST", "/api/stop", {"reviewer": "ana"})
+    assert status == 200
+    job = client.wait_job()
+    assert job["state"] == "stopped" and job["exit_code"] == 130, job
+    assert client.state()["pending"]["disciplines"] == ["Astrobiology"]
+    fake.delay = 0.0
+    assert client.request("POST", "/api/generate", {"reviewer": "ben"})[0] == 200
+    job = client.wait_job()
+    assert job["state"] == "done" and job["by"] == "ben", job
+    assert client.ids()["Astrobiology"]["data"]["pairs"] > 0
+
+
+def test_a_generated_taxonomy_is_made_once_then_reviewed(tmp_path: Path) -> None:
+    with FakeOpenAIServer() as fake:
+        llm = f"llm={{backend: openai, base_url: '{fake.base_url}', model: fake, api_key_env: null}}"
+        sets = [f"run_dir={tmp_path / 'run'}", "taxonomy=generate", llm,
+                "taxonomy_gen.max_fields=2", "taxonomy_gen.max_sub_fields=2", "taxonomy_gen.max_disciplines=2"]  # fmt: skip
+        app = ReviewApp(load_config(None, sets), [])
+        made = fake.count
+        state = app.state()
+        app.close()
+        assert made > 0 and sum(n["kind"] == "discipline" for n in state["nodes"]) > 0
+        assert (tmp_path / "run" / "review" / "base.yaml").is_file()
+        again = ReviewApp(load_config(None, sets), [])  # the base is frozen: no call
+        again.close()
+        assert fake.count == made

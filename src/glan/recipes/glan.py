@@ -70,6 +70,12 @@ async def disciplines(session: Session) -> list[tuple[str, list[Record]]]:
         tax = load_taxonomy(None if cfg.taxonomy == "builtin" else Path(cfg.taxonomy))
     if cfg.disciplines:
         tax = tax.select(cfg.disciplines)
+    reviewed = cfg.run_dir / "review"
+    if (reviewed / "taxonomy.yaml").is_file() and Path(cfg.taxonomy).resolve().parent != reviewed.resolve():
+        session.events.note(
+            f"note: this run dir has a reviewed taxonomy ({reviewed / 'taxonomy.yaml'}) that this run "
+            "does not use; set `taxonomy:` to it to run what the reviewers kept"
+        )
     write_text_atomic(cfg.run_dir / "taxonomy.yaml", dump_taxonomy(tax))
     return [(d.id, [d]) for d in tax.disciplines()]
 

@@ -158,9 +158,9 @@ class ReviewApp:
 
     def plan(self) -> tuple[Taxonomy | None, list[Node], list[Node]]:
         """What Generate runs: the kept disciplines that have data or were added, renamed or
-        moved; which of them need new data (none yet, or made under another field or
+        moved; which of them need new data (no pairs yet, or made under another field or
         sub-field); and the removed disciplines whose data it excludes."""
-        review, generated = self.review, self.data.generated()
+        review, generated, paired = self.review, self.data.generated(), self.data.paired()
         decided = review.decisions()
         fields: dict[str, dict[str, list[str]]] = {}
         pending, excluding = [], []
@@ -174,7 +174,7 @@ class ReviewApp:
                     excluding.append(n)
             elif made is not None or n.changed:
                 fields.setdefault(f, {}).setdefault(s, []).append(d)
-                if made != (f, s):
+                if made != (f, s) or discipline_id(d) not in paired:
                     pending.append(n)
         return (Taxonomy(fields=fields) if fields else None), pending, excluding
 

@@ -68,6 +68,11 @@ class RunData:
 
         return self._cached("generated", self.run.stage("disciplines") / INDEX, read)
 
+    def paired(self) -> set[str]:
+        """The ids of the disciplines whose pairs the run's last step made (a generation
+        stopped midway leaves a discipline in the disciplines step without them)."""
+        return set(self._shard_counts(self.pairs_step))
+
     def subjects(self) -> dict[str, list[tuple[str, str]]]:
         """Discipline id -> its subjects (name, level), in the order the run made them."""
 
