@@ -140,7 +140,7 @@ class Handler(BaseHTTPRequestHandler):
         if not self._authed():
             return self._error(HTTPStatus.FORBIDDEN, "open the URL glan review printed (it holds the token)")
         if url.path == "/":
-            title = f"glan review: {self.server.app.cfg.run_dir}"
+            title = str(self.server.app.cfg.run_dir)
             html = page.render(self.server.csrf, title).encode()
             return self._send(HTTPStatus.OK, html, "text/html; charset=utf-8")
         if url.path == "/api/state":

@@ -347,17 +347,25 @@
     }
     if (document.activeElement !== ruleEl) ruleEl.value = s.rule;
     $("#rule-desc").textContent = (s.rules || {})[ruleEl.value] || "";
-    const p = s.pending || {disciplines: [], calls: 0, usd: null};
+    const p = s.pending || {disciplines: [], calls: 0, usd: null, excluding: []};
+    const out = p.excluding || [];
     const pend = $("#pending");
+    const parts = [];
     if (p.disciplines.length) {
       const list = h("ul", {class: "plist"});
       for (const d of p.disciplines) list.append(h("li", {text: d}));
-      pend.replaceChildren(h("p", {text: p.disciplines.length + " discipline" + (p.disciplines.length === 1 ? "" : "s") +
+      parts.push(h("p", {text: p.disciplines.length + " discipline" + (p.disciplines.length === 1 ? "" : "s") +
         " to generate · " + fmt(p.calls) + " LLM calls" + (p.usd !== null ? " · about " + usd(p.usd) : "")}), list);
-    } else pend.replaceChildren(h("p", {class: "muted", text: "Nothing new to generate."}));
+    } else parts.push(h("p", {class: "muted", text: "Nothing new to generate."}));
+    if (out.length) {
+      const list = h("ul", {class: "plist excl"});
+      for (const d of out) list.append(h("li", {text: d}));
+      parts.push(h("p", {text: "Removed, with data to exclude from the export (kept on disk):"}), list);
+    }
+    pend.replaceChildren(...parts);
     const j = s.job || {state: "idle"};
     const running = j.state === "running";
-    genBtn.disabled = running || !p.disciplines.length;
+    genBtn.disabled = running || !(p.disciplines.length || out.length);
     stopBtn.hidden = !running;
     jobEl.dataset.state = j.state;
     if (j.state === "idle") {
