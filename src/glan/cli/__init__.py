@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from glan.cli import batch, clean, estimate, models, report, review, run
+from glan.cli import batch, clean, estimate, eval_task, models, report, review, run
 from glan.cli.help import flags_take_no_value, tidy_help
 
 app = typer.Typer(
@@ -23,6 +23,7 @@ app.add_typer(batch.app, name="batch")
 run.register(app)  # run, a command per recipe step, recipes, taxonomy
 app.command()(estimate.estimate)
 clean.register(app)  # clean, export
+app.command("eval-task")(eval_task.eval_task)
 app.command()(report.report)
 app.command()(review.review)
 tidy_help(app)

@@ -24,6 +24,7 @@ from glan.post.config import FieldMap, PostConfig
 from glan.post.decontam import Decontaminate, DecontamIndex
 from glan.post.dedup import ExactDedup, NearDedup
 from glan.post.dedup_disk import DiskDedup, numbered, on_disk
+from glan.post.eval_folder import TASK_DIR, EvalTaskWriter, default_task_name
 from glan.post.export import FormatWriter, finish_hf, hf_available
 from glan.post.filters import QualityFilter
 from glan.post.io import check_pairs, read_pairs
@@ -96,7 +97,8 @@ def _export_writes(cfg: PostConfig) -> tuple[list[str], bool]:
     """The names an export writes in its directory, and whether it saves a `datasets` dataset."""
     hf = cfg.export.hf_dataset
     want_hf = hf == "yes" or (hf == "auto" and hf_available())
-    return [*cfg.export.formats, CARD_FILE, REPORT_FILE, *(["hf"] if want_hf else [])], want_hf
+    task = [TASK_DIR] if cfg.split.mode != "none" else []  # the held-out split as an lm-eval task
+    return [*cfg.export.formats, CARD_FILE, REPORT_FILE, *(["hf"] if want_hf else []), *task], want_hf
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
@@ -182,8 +184,10 @@ def _export_into(
     clean_report: dict[str, Any],
     events: Events,
     quality: dict[str, Any] | None = None,
+    task_name: str = "glan_test",
 ) -> dict[str, Any]:
-    """Writes the formats, the `datasets` dataset and README.md into `stage`."""
+    """Writes the formats, the `datasets` dataset, the held-out split's lm-eval task folder
+    (`task_name`) and README.md into `stage`."""
     ecfg = cfg.export
     t0 = time.perf_counter()
     test_ids = None
@@ -192,6 +196,7 @@ def _export_into(
     which = splitter(cfg.split, test_ids)
     splits = ["train"] if cfg.split.mode == "none" else ["train", "test"]
     writers = {(f, s): FormatWriter(stage, f, s, ecfg, hf=want_hf) for f in ecfg.formats for s in splits}
+    task = EvalTaskWriter(stage / TASK_DIR, task_name, ecfg.system_prompt) if "test" in splits else None
     stats = card.Stats()
     ok = False
     try:
@@ -200,10 +205,14 @@ def _export_into(
             stats.add(rec, split)
             for f in ecfg.formats:
                 writers[(f, split)].write(rec)
+            if task is not None and split == "test":
+                task.write(rec)
         ok = True
     finally:
         for w in writers.values():
             w.close(ok)
+        if task is not None:  # an empty held-out split makes no task
+            task.close(ok and task.count > 0)
     note = fallback_note(cfg.split, sum(stats.splits.values()), stats.missing)
     if note:
         events.note(note)
@@ -217,6 +226,7 @@ def _export_into(
         "stats": stats.as_dict(),
         "files": files,
         "hf_datasets": hf,
+        "lm_eval_task": {"dir": TASK_DIR, **task.summary()} if task is not None and task.count else None,
         "seconds": round(time.perf_counter() - t0, 3),
     }
     if clean_report.get("kept") != report["exported"]:
@@ -271,7 +281,8 @@ def export(
     clean_rep = dict(clean_report) if clean_report is not None else _clean_report_of(clean_path)
     od = OutputDir(out_dir, [clean_path], keep=(CLEAN_FILE, REMOVED_FILE) if own else ())
     with od as stage:
-        report = _export_into(stage, clean_path, cfg, fields, want_hf, clean_rep, events)
+        name = default_task_name(out_dir)
+        report = _export_into(stage, clean_path, cfg, fields, want_hf, clean_rep, events, task_name=name)
         full = {"clean": clean_rep, "export": report, "config": cfg.model_dump(mode="json")}
         _write_json(stage / REPORT_FILE, {**full, "outputs": od.names()})
     _note_stale(od, events)
@@ -299,8 +310,9 @@ def clean_and_export(
     od = OutputDir(out_dir, inputs)
     with od as stage:
         cleaned = _clean_into(stage, pairs_path, out_dir, cfg, steps, t0)
+        name = default_task_name(out_dir)
         exported = _export_into(
-            stage, stage / CLEAN_FILE, cfg, FieldMap(), want_hf, dict(cleaned), events, quality
+            stage, stage / CLEAN_FILE, cfg, FieldMap(), want_hf, dict(cleaned), events, quality, name
         )
         exported["input"] = str(out_dir / CLEAN_FILE)
         report = {"clean": cleaned, "export": exported, "config": cfg.model_dump(mode="json")}
