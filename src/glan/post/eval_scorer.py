@@ -1,9 +1,9 @@
 """The scorer of the lm-evaluation-harness task that `glan eval-task` writes (GLAN-Test style).
 
-This module becomes the task folder's `utils.py`: glan.post.eval_task copies its code there,
-after a copy of glan.verify.final_answer, and drops the one glan import below, so the folder
-runs wherever lm-eval runs, without glan. Keep it to the standard library (and `datasets`,
-which lm-eval brings, imported inside the loader).
+The task folder's `utils.py` is this module's code after a copy of glan.verify.final_answer,
+without the glan import (glan.post.eval_folder writes it): the folder runs wherever lm-eval
+runs, without glan. Standard library only (and `datasets`, which lm-eval brings, imported
+inside the loader).
 
 Metrics (per item, averaged by lm-eval):
 - `rouge_l`: ROUGE-L F1 between the model's answer and the reference answer, on lower-cased
