@@ -96,7 +96,7 @@ def select_rows(tok: Any, rows: Rows, settings: Settings) -> tuple[Rows, dict[st
         "examples": len(kept),
         "truncated": cut,
         "dropped_prompt_too_long": dropped,
-        "tokens": tokens,
+        "example_tokens": tokens,
     }
 
 
@@ -125,6 +125,11 @@ def build_trainer(model_path: Path, rows: Rows, work: Path, settings: Settings) 
         save_strategy="no",
         report_to="none",
         use_cpu=True,
+        # TRL's defaults are for GPUs: bf16 autocast and activation checkpointing make each CPU
+        # step several times slower (measured: ~14 s against ~3 s for a 135M model)
+        bf16=False,
+        activation_checkpointing=False,
+        optim="adamw_torch",
         seed=settings.seed,
         data_seed=settings.seed,
         disable_tqdm=True,
@@ -132,13 +137,15 @@ def build_trainer(model_path: Path, rows: Rows, work: Path, settings: Settings) 
         dataloader_num_workers=0,
     )
     callbacks = [_deadline(settings.max_seconds)] if settings.max_seconds else []
-    return SFTTrainer(
+    trainer = SFTTrainer(
         model=model,
         args=args,
         train_dataset=datasets.Dataset.from_list(rows),
         processing_class=tok,
         callbacks=callbacks,
     )
+    trainer.remove_callback(transformers.PrinterCallback)  # prints every step's log dict to stdout
+    return trainer
 
 
 def _deadline(seconds: float) -> Any:
