@@ -12,10 +12,11 @@ from typing import Any
 
 import pytest
 
+from glan.errors import ConfigError
 from glan.post.config import PostConfig
 from glan.post.pipeline import export
 from glan.train.data import prompt_completion, read_conversations
-from glan.train.smoke import REPORT_FILE, Settings, build_trainer, train_check
+from glan.train.smoke import REPORT_FILE, Settings, build_trainer, select_rows, train_check
 
 # Hand-written pairs, GLAN-shaped (discipline/subject lineage) and answered in one house style
 # ("Answer: ... Why: ..."), which the model does not produce untrained and learns within a few
@@ -142,3 +143,39 @@ def test_train_check_cli_prints_a_summary(smollm2: Path, data: Path, tmp_path: P
     assert proc.returncode == 0, proc.stderr
     assert "loss " in proc.stdout and "tokens/s" in proc.stdout and str(out) in proc.stdout
     assert (out / "config.json").is_file()
+
+
+def test_rows_cut_or_left_out_by_max_length_are_counted(smollm2: Path, data: Path) -> None:
+    import transformers
+
+    tok = transformers.AutoTokenizer.from_pretrained(smollm2)
+    rows = prompt_completion(read_conversations(data))
+    ids = [len(tok.apply_chat_template(r["prompt"], add_generation_prompt=True)["input_ids"]) for r in rows]
+    # between the longest prompt and the shortest whole example: every example is cut, none dropped
+    limit = max(ids) + 1
+    kept, seen = select_rows(tok, rows, Settings(max_length=limit))
+    assert (len(kept), seen["truncated"], seen["dropped_prompt_too_long"]) == (12, 12, 0)
+    assert seen["example_tokens"] == 12 * limit
+    # at the longest prompt's length: the prompts that fill it leave no answer token, so they go
+    longest, shortest = max(ids), min(ids)
+    assert shortest < longest
+    kept, seen = select_rows(tok, rows, Settings(max_length=longest))
+    assert seen["dropped_prompt_too_long"] == ids.count(longest) and len(kept) == 12 - ids.count(longest)
+    with pytest.raises(ConfigError, match="no answer token is left"):
+        select_rows(tok, rows, Settings(max_length=shortest))
+
+
+def test_a_loss_that_is_not_finite_exits_1(smollm2: Path, data: Path, tmp_path: Path) -> None:
+    """A model with a NaN weight (a broken conversion, an fp16 overflow) fails the check."""
+    import torch
+    import transformers
+
+    model = transformers.AutoModelForCausalLM.from_pretrained(smollm2, dtype=torch.float32)
+    with torch.no_grad():
+        model.model.norm.weight[0] = float("nan")
+    model.save_pretrained(tmp_path / "broken")
+    transformers.AutoTokenizer.from_pretrained(smollm2).save_pretrained(tmp_path / "broken")
+    proc = glan("train-check", str(data), "--model", str(tmp_path / "broken"), "--steps", "2")
+    assert proc.returncode == 1, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert lines == [f"error: {data}: the training loss is not finite at step 1 (nan)"], proc.stderr

@@ -122,6 +122,7 @@ def build_trainer(model_path: Path, rows: Rows, work: Path, settings: Settings) 
         assistant_only_loss=False,
         packing=False,
         logging_steps=1,
+        logging_nan_inf_filter=False,  # else a NaN step logs the mean of the earlier ones: hidden
         save_strategy="no",
         report_to="none",
         use_cpu=True,
