@@ -53,8 +53,9 @@ def test_a_bad_row_is_one_line_naming_file_and_line(tmp_path: Path, row: object,
 def test_good_rows_become_one_prompt_completion_row_per_assistant_turn(tmp_path: Path) -> None:
     two = [S, U, A, {"role": "user", "content": "And 3 + 3?"}, {"role": "assistant", "content": "6."}]
     path = write_rows(tmp_path / "m.jsonl", {"messages": [U, A], "id": "x"}, "", {"messages": two})
-    convs = read_conversations(path)
-    assert convs == [[U, A], two]  # extra fields dropped, blank lines skipped
+    convs, total = read_conversations(path)
+    assert (convs, total) == ([[U, A], two], 2)  # extra fields dropped, blank lines skipped
+    assert read_conversations(path, keep=1) == ([[U, A]], 2)  # every row read, the first kept
     assert prompt_completion(convs) == [
         {"prompt": [U], "completion": [A]},
         {"prompt": [S, U], "completion": [A]},

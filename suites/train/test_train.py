@@ -81,7 +81,9 @@ def test_the_saved_model_loads_and_generates(checked: dict[str, Any]) -> None:
     out = Path(checked["out"])
     saved = {p.name for p in out.iterdir()}
     assert {"config.json", "model.safetensors", "tokenizer.json", REPORT_FILE} <= saved
-    assert checked["sample_reply"].strip()
+    # greedy and seeded: the fine-tuned model answers in the data's house style, which the
+    # untrained one does not use (the reply comes from the folder saved and loaded anew)
+    assert checked["sample_reply"].startswith("Answer: Au."), checked["sample_reply"]
     assert json.loads((out / REPORT_FILE).read_text())["sample_reply"] == checked["sample_reply"]
     # a fresh process loads the folder with plain transformers and generates
     code = (
@@ -99,7 +101,7 @@ def test_the_saved_model_loads_and_generates(checked: dict[str, Any]) -> None:
 
 
 def test_only_assistant_tokens_are_in_the_loss(smollm2: Path, data: Path, tmp_path: Path) -> None:
-    rows = prompt_completion(read_conversations(data))
+    rows = prompt_completion(read_conversations(data)[0])
     # a two-turn conversation: both assistant turns are trained, each in its own row
     two = [
         {"role": "user", "content": "Name a noble gas."},
@@ -149,7 +151,7 @@ def test_rows_cut_or_left_out_by_max_length_are_counted(smollm2: Path, data: Pat
     import transformers
 
     tok = transformers.AutoTokenizer.from_pretrained(smollm2)
-    rows = prompt_completion(read_conversations(data))
+    rows = prompt_completion(read_conversations(data)[0])
     ids = [len(tok.apply_chat_template(r["prompt"], add_generation_prompt=True)["input_ids"]) for r in rows]
     # between the longest prompt and the shortest whole example: every example is cut, none dropped
     limit = max(ids) + 1

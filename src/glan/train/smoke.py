@@ -149,6 +149,16 @@ def build_trainer(model_path: Path, rows: Rows, work: Path, settings: Settings) 
     return trainer
 
 
+def _quiet() -> None:
+    """The libraries' progress bars and advice off (for a command whose summary is the output)."""
+    import datasets
+    import transformers
+
+    datasets.disable_progress_bars()
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+
+
 def _deadline(seconds: float) -> Any:
     from transformers import TrainerCallback
 
@@ -198,19 +208,24 @@ def train_check(
     steps: int = 30,
     max_seconds: float | None = 60,
     out: Path | None = None,
+    quiet: bool = False,
     **options: Any,
 ) -> dict[str, Any]:
     """Fine-tune `model` for `steps` steps on the `messages` export `data`, save it to `out` (a
     temporary folder when None), reload it and generate a reply; the report. Malformed data is a
-    ConfigError naming FILE:LINE; a loss that is not finite is TrainCheckFailed."""
+    ConfigError naming FILE:LINE; a loss that is not finite is TrainCheckFailed. `quiet`: the
+    libraries' progress bars and warnings off."""
     settings = Settings(steps=steps, max_seconds=max_seconds, **options)
     if steps < 1 or settings.batch_size < 1 or settings.max_length < 8:
         raise ConfigError(f"steps, batch size and max_length must be positive (got {steps}, {settings})")
     path = messages_file(Path(data))
-    conversations = read_conversations(path)  # every row checked before any model loads
+    # every row checked before any model loads; the first ones are enough for the steps
+    conversations, total = read_conversations(path, keep=steps * settings.batch_size)
     if out is not None:
         _check_out(out)
     require_train_deps("torch", "transformers", "trl", "datasets")
+    if quiet:
+        _quiet()
     t0 = time.monotonic()
     folder = model_dir(model)
     with tempfile.TemporaryDirectory(prefix="glan-train-check-") as work:
@@ -234,7 +249,7 @@ def train_check(
             "data": str(path),
             "model": str(model),
             "model_dir": str(folder),
-            "conversations": len(conversations),
+            "conversations": total,
             **seen,
             "settings": asdict(settings),
             "steps_done": trainer.state.global_step,
