@@ -102,3 +102,15 @@ def test_malformed_data_fails_before_the_training_stack_is_needed(tmp_path: Path
     proc = _glan("train-check", str(path), hide=("torch", "trl"))
     assert proc.returncode == 2
     assert proc.stderr.strip() == f"error: {path}:2: no assistant turn: nothing to train on"
+
+
+def test_an_out_folder_that_is_not_a_train_checks_is_refused(tmp_path: Path) -> None:
+    path = write_rows(tmp_path / "m.jsonl", {"messages": [U, A]})
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep me")
+    proc = _glan("train-check", str(path), "--out", str(tmp_path / "mine"), hide=("torch", "trl"))
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == (
+        f"error: --out {tmp_path / 'mine'}: exists and is not a train check's output; choose another folder"
+    )
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
