@@ -217,7 +217,8 @@ def train_check(
     libraries' progress bars and warnings off."""
     settings = Settings(steps=steps, max_seconds=max_seconds, **options)
     if steps < 1 or settings.batch_size < 1 or settings.max_length < 8:
-        raise ConfigError(f"steps, batch size and max_length must be positive (got {steps}, {settings})")
+        got = f"steps {steps}, batch_size {settings.batch_size}, max_length {settings.max_length}"
+        raise ConfigError(f"{got}: steps and batch_size must be at least 1, max_length at least 8")
     path = messages_file(Path(data))
     # every row checked before any model loads; the first ones are enough for the steps
     conversations, total = read_conversations(path, keep=steps * settings.batch_size)
