@@ -226,7 +226,7 @@ def test_a_generated_taxonomy_is_made_once_then_reviewed(tmp_path: Path) -> None
     with FakeOpenAIServer() as fake:
         llm = f"llm={{backend: openai, base_url: '{fake.base_url}', model: fake, api_key_env: null}}"
         sets = [f"run_dir={tmp_path / 'run'}", "taxonomy=generate", llm,
-                "taxonomy_gen.max_fields=2", "taxonomy_gen.max_sub_fields=2", "taxonomy_gen.max_disciplines=2"]  # fmt: skip
+                *(f"taxonomy_gen.max_{x}=2" for x in ("fields", "sub_fields", "disciplines"))]  # fmt: skip
         app = ReviewApp(load_config(None, sets), [])
         made = fake.count
         state = app.state()
