@@ -47,10 +47,10 @@ def train_check(
     max_length: Annotated[int, typer.Option(help="Tokens per example; longer ones are cut.", min=8)] = 512,
     batch_size: Annotated[int, typer.Option(help="Examples per step.", min=1)] = 2,
 ) -> None:
-    r"""A short fine-tune on your export before a GPU job is paid for: each row is checked, then
+    """A short fine-tune on your export before a GPU job is paid for: each row is checked, then
     TRL's SFTTrainer trains the model on CPU with its chat template and the loss on assistant
     turns only; prints the loss first -> last, tokens/s and a reply of the saved, reloaded model.
-    Needs `pip install 'glan\[train]'`."""
+    Needs glan's train extra (torch, TRL, transformers: see README, Train on it)."""
 
     def go() -> None:
         from glan.train.smoke import train_check as check
