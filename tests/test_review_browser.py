@@ -75,14 +75,16 @@ def test_two_reviewers_a_majority_and_generation_for_the_new_node(browser: Any, 
     server, fake = served
     ana, ben = Reviewer(browser, server, "ana"), Reviewer(browser, server, "ben")
     try:
-        ana.click("Chemistry", "remove")
-        ben.click("Chemistry", "remove")
-        ana.row("Physics").locator(".nm").click()
-        ana.page.keyboard.press("k")  # the keyboard votes too
+        # a vote shows as pressed once the server answered: wait for each before the next
         pressed = "([id, a]) => document.querySelector(`[data-id='${id}'] [data-action=${a}]`)?.ariaPressed"
         pressed += " === 'true'"
-        wait_for(ana.page, pressed, [ana.ids["Physics"], "keep"])
+        ana.click("Chemistry", "remove")
+        wait_for(ana.page, pressed, [ana.ids["Chemistry"], "remove"])
+        ben.click("Chemistry", "remove")
         wait_for(ben.page, pressed, [ben.ids["Chemistry"], "remove"])
+        ana.row("Physics").locator(".nm").click()
+        ana.page.keyboard.press("k")  # the keyboard votes too
+        wait_for(ana.page, pressed, [ana.ids["Physics"], "keep"])
         node = {n["name"]: n for n in server.app.state()["nodes"]}
         assert node["Chemistry"]["votes"] == {"ana": "remove", "ben": "remove"}
         assert node["Chemistry"]["decision"] == "remove" and node["Physics"]["votes"] == {"ana": "keep"}
@@ -93,9 +95,12 @@ def test_two_reviewers_a_majority_and_generation_for_the_new_node(browser: Any, 
         assert made == [("ana", "vote"), ("ben", "vote"), ("ana", "vote")], log
 
         ana.page.select_option("#rule", "unanimous")  # ben has not voted on Physics: still kept
-        wait_for(ana.page, "() => document.querySelector('#rule-desc').textContent.includes('every')")
+        said = "rule => document.querySelector('#status').textContent.includes('Decision rule: ' + rule)"
+        wait_for(ana.page, said, "unanimous")  # said once the server answered
         assert server.app.review.rule == "unanimous"
+        assert "every" in ana.page.inner_text("#rule-desc")
         ana.page.select_option("#rule", "majority")
+        wait_for(ana.page, said, "majority")
 
         ben.click("Physical sciences", "add")
         editor = ben.row("Physical sciences").locator(".ed input")
