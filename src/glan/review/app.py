@@ -14,22 +14,17 @@ from glan.errors import ConfigError
 from glan.events import Events
 from glan.review.data import RunData, discipline_id
 from glan.review.job import Job
-from glan.review.state import RULES, Node, Review, ReviewError, base_id, reviewer_name
+from glan.review.state import CHILD, RULES, Node, Review, ReviewError, base_id, reviewer_name
 from glan.review.store import ReviewStore
 from glan.store import write_text_atomic
 from glan.taxonomy import Taxonomy, dump_taxonomy, load_taxonomy
 
-CHILD_KIND = {None: "field", "field": "sub_field", "sub_field": "discipline"}
 DEPTH = {"field": 0, "sub_field": 1, "discipline": 2, "subject": 3}
 
 
 class _Quiet(Events):
     def note(self, text: str, style: str | None = None) -> None:
         pass
-
-
-def _run(coro: Any) -> Any:
-    return asyncio.run(coro)
 
 
 def base_taxonomy(cfg: RunConfig) -> Taxonomy:
@@ -44,7 +39,7 @@ def base_taxonomy(cfg: RunConfig) -> Taxonomy:
         async with Session(cfg) as session:
             return await generate_taxonomy(session)
 
-    return _run(go())
+    return asyncio.run(go())
 
 
 class ReviewApp:
@@ -104,7 +99,7 @@ class ReviewApp:
             reviewer_name(body.get("reviewer"))
             nid = body.get("node")
             node = None if nid is None else self.review.node(nid)
-            kind = CHILD_KIND.get(node.kind if node else None)
+            kind = CHILD.get(node.kind if node else None)
             if kind is None:
                 raise ReviewError("disciplines get subjects from the run, not suggestions")
             path = self.review.path(node) if node else []
@@ -123,7 +118,7 @@ class ReviewApp:
                         await session.run_stage(stage, [item], 1, self.cfg.llm_for(gen), made.append)
 
             try:
-                _run(go())
+                asyncio.run(go())
             except ConfigError as e:
                 raise ReviewError(str(e), 409) from None
         finally:
@@ -149,19 +144,19 @@ class ReviewApp:
             self.job.start(argv, who, [n.name for n in pending])
             return self.state()
 
-    def stop(self) -> dict[str, Any]:
+    def stop(self, body: dict[str, Any]) -> dict[str, Any]:
         self.job.stop()
         with self.lock:
             return self.state()
 
     # -- reading -------------------------------------------------------------------------
 
-    def plan(self) -> tuple[Taxonomy | None, list[Node], list[Node]]:
+    def plan(self, decided: dict[str, str] | None = None) -> tuple[Taxonomy | None, list[Node], list[Node]]:
         """What Generate runs: the kept disciplines that have data or were added, renamed or
         moved; which of them need new data (no pairs yet, or made under another field or
         sub-field); and the removed disciplines whose data it excludes."""
         review, generated, paired = self.review, self.data.generated(), self.data.paired()
-        decided = review.decisions()
+        decided = review.decisions() if decided is None else decided
         fields: dict[str, dict[str, list[str]]] = {}
         pending, excluding = [], []
         for n in review.walk():
@@ -183,7 +178,7 @@ class ReviewApp:
         with self.lock:
             review = self.review
             decided = review.decisions()
-            _, pending, excluding = self.plan()
+            _, pending, excluding = self.plan(decided)
             pending_ids = {n.id for n in pending}
             counts, subjects = self.data.per_discipline(), self.data.subjects()
             one = self.cost_of_one()

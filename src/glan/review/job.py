@@ -16,6 +16,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+IDLE: dict[str, Any] = {"state": "idle", "by": None, "disciplines": [], "stage": None, "done": 0,
+                        "total": 0, "stages": [], "message": None, "exit_code": None}  # fmt: skip
+
 
 class Job:
     """One generation at a time; `snapshot()` is what the page shows."""
@@ -25,9 +28,7 @@ class Job:
         self._lock = threading.Lock()
         self._proc: subprocess.Popen[str] | None = None
         self._stopped = False
-        self.state: dict[str, Any] = {"state": "idle", "by": None, "disciplines": [], "stage": None,
-                                      "done": 0, "total": 0, "stages": [], "message": None,
-                                      "exit_code": None}  # fmt: skip
+        self.state: dict[str, Any] = {**IDLE, "stages": []}  # its own list: events append to it
 
     @property
     def running(self) -> bool:
@@ -47,9 +48,7 @@ class Job:
         )  # fmt: skip
         with self._lock:
             self._proc, self._stopped = proc, False
-            self.state = {**self.state, "state": "running", "by": by, "disciplines": disciplines,
-                          "stage": None, "done": 0, "total": 0, "stages": [], "message": None,
-                          "exit_code": None}  # fmt: skip
+            self.state = {**IDLE, "stages": [], "state": "running", "by": by, "disciplines": disciplines}
         self.on_change()
         errors: deque[str] = deque(maxlen=20)
         drain = threading.Thread(target=lambda: errors.extend(proc.stderr or ()), daemon=True)

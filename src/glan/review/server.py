@@ -28,6 +28,7 @@ from glan.review.state import ReviewError
 
 MAX_BODY = 64 * 1024
 LOCAL = ("127.0.0.1", "localhost", "::1")
+ROUTES = {"/api/op": "act", "/api/suggest": "suggest", "/api/generate": "generate", "/api/stop": "stop"}
 
 
 class ReviewServer(ThreadingHTTPServer):
@@ -154,7 +155,6 @@ class Handler(BaseHTTPRequestHandler):
     do_HEAD = do_GET
 
     def do_POST(self) -> None:  # noqa: N802
-        routes = {"/api/op": "act", "/api/suggest": "suggest", "/api/generate": "generate"}
         path = urlsplit(self.path).path
         if not self._host_ok():
             return self._error(HTTPStatus.FORBIDDEN, "unexpected Host header")
@@ -162,7 +162,7 @@ class Handler(BaseHTTPRequestHandler):
             return self._error(HTTPStatus.FORBIDDEN, "open the URL glan review printed (it holds the token)")
         if (why := self._post_ok()) is not None:
             return self._error(HTTPStatus.FORBIDDEN, why)
-        if path not in routes and path != "/api/stop":
+        if path not in ROUTES:
             return self._error(HTTPStatus.NOT_FOUND, "not found")
         try:
             size = int(self.headers.get("Content-Length") or 0)
@@ -178,7 +178,7 @@ class Handler(BaseHTTPRequestHandler):
             return self._error(HTTPStatus.BAD_REQUEST, "the body must be a JSON object")
         app = self.server.app
         try:
-            result = app.stop() if path == "/api/stop" else getattr(app, routes[path])(body)
+            result = getattr(app, ROUTES[path])(body)
         except ReviewError as e:
             extra = {"state": app.state()} if e.status == HTTPStatus.CONFLICT else {}
             return self._error(e.status, str(e), **extra)
